@@ -1,0 +1,354 @@
+"""Two-cluster voxel classification: fit, float32 prediction vs scikit-learn, particle rules."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from threadpoolctl import threadpool_limits
+
+from unpick._shared import UnpickInputError
+from unpick.cluster import (
+    ClusterConfig,
+    _model,
+    choose_particle_cluster,
+    fit_clusterer,
+    zero_border,
+)
+
+GMM_TYPES = ("full", "diag", "tied", "spherical")
+
+
+@pytest.fixture(autouse=True)
+def _one_openmp_thread():
+    """K-Means on these tiny samples runs ~30x slower when its OpenMP threads compete with
+    other processes for the two cores; the results do not depend on the thread count."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+def minority_features(seed=0, n=4000, n_features=5, fraction=0.1):
+    """Gaussian features with a shifted minority cluster; returns (features, truth, intensity)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random(n) < fraction
+    features = rng.normal(size=(n, n_features)) + 4.0 * truth[:, None]
+    features[:, 0] *= 10.0  # unequal scales: standardisation must handle them
+    intensity = 0.55 - 0.25 * truth + rng.normal(0, 0.03, n)
+    return features.astype(np.float32), truth, intensity
+
+
+def blob_volume(*, dark, seed=0, shape=(24, 40, 40), n_blobs=14, radius=3.0):
+    """Gaussian-profile blobs on a flat background plus noise, blurred and scaled to [0, 1].
+
+    Returns (volume, truth) with truth True inside the blobs (within ``radius`` of a centre).
+    """
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape).astype(np.float32)
+    signal = np.zeros(shape, np.float32)
+    truth = np.zeros(shape, bool)
+    for _ in range(n_blobs):
+        centre = [rng.uniform(radius + 2, s - radius - 3) for s in shape]
+        d2 = sum((g - c) ** 2 for g, c in zip(grid, centre))
+        signal += np.exp(-d2 / (2 * (radius / 1.5) ** 2))
+        truth |= d2 <= radius**2
+    volume = (-signal if dark else signal) + rng.normal(0, 0.15, shape)
+    volume = ndi.gaussian_filter(volume, 1.0)
+    lo, hi = np.percentile(volume, [0.5, 99.5])
+    return np.clip((volume - lo) / (hi - lo), 0, 1).astype(np.float32), truth
+
+
+def volume_features(volume):
+    """Simple per-voxel features: blurred intensity, 5^3 local mean, local mean of squares."""
+    mean5 = ndi.uniform_filter(volume, 5)
+    sq5 = ndi.uniform_filter(volume * volume, 5)
+    return np.stack([volume, mean5, sq5], axis=-1)
+
+
+@functools.cache
+def blob_sample(dark):
+    """Features, intensity and truth of the interior voxels of a blob volume (cached, read-only)."""
+    volume, truth = blob_volume(dark=dark)
+    inner = (slice(2, -2),) * 3
+    keep = slice(None, None, 3)  # a third of the voxels: a sample, as the workflow fits on
+    arrays = (
+        volume_features(volume)[inner].reshape(-1, 3)[keep],
+        volume[inner].reshape(-1)[keep],
+        truth[inner].reshape(-1)[keep],
+    )
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def fit_on_volume(dark, rule, method="kmeans"):
+    feats, intensity, truth = blob_sample(dark)
+    # a full-covariance GMM splits these three features by spread (narrow core vs wide tails),
+    # not blob vs background; tied covariances split like K-Means
+    config = ClusterConfig(method=method, covariance_type="tied", particle_cluster=rule)
+    fitted = fit_clusterer(feats, intensity, config=config, rng=1)
+    is_particle, _ = fitted.predict_chunk(feats)
+    return fitted, is_particle, truth
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_round_trip(tmp_path):
+    config = ClusterConfig(method="gmm", covariance_type="diag", n_init=2, max_iter=50, particle_cluster="darker")
+    assert ClusterConfig.from_dict(config.to_dict()) == config
+    path = tmp_path / "cluster.yaml"
+    path.write_text(config.to_yaml())
+    assert ClusterConfig.from_file(path) == config
+
+
+def test_config_accepts_integer_cluster_index():
+    assert ClusterConfig(particle_cluster=1).particle_cluster == "1"
+    assert ClusterConfig.from_dict({"particle_cluster": 0}).particle_cluster == "0"
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"method": "dbscan"}, "cluster method: expected one of kmeans, gmm, got 'dbscan'"),
+        ({"n_init": 0}, "n_init: expected an integer >= 1, got 0"),
+        ({"n_init": True}, "n_init: expected an integer >= 1, got True"),
+        ({"n_init": 2.5}, "n_init: expected an integer >= 1"),
+        ({"covariance_type": "banded"}, "covariance_type: expected one of full, diag, tied, spherical"),
+        ({"max_iter": -1}, "max_iter: expected an integer >= 1"),
+        ({"particle_cluster": "2"}, "particle_cluster: expected one of auto, smaller, darker, brighter, 0, 1, got '2'"),
+        ({"particle_cluster": 2}, "particle_cluster: expected one of"),
+        ({"sample_voxels": 5}, "sample_voxels: expected an integer >= 10, got 5"),
+    ],
+)
+def test_config_rejects_bad_values(changes, match):
+    with pytest.raises(UnpickInputError, match=match):
+        ClusterConfig(**changes)
+
+
+def test_config_rejects_unknown_key():
+    with pytest.raises(UnpickInputError, match="unknown option"):
+        ClusterConfig.from_dict({"n_clusters": 3})
+
+
+# ---------------------------------------------------------------- fitting and prediction
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_minority_cluster_recovered(method):
+    features, truth, intensity = minority_features()
+    fitted = fit_clusterer(features, intensity, config=ClusterConfig(method=method), rng=0)
+    is_particle, confidence = fitted.predict_chunk(features)
+    assert is_particle.dtype == bool and confidence.dtype == np.float32
+    assert np.mean(is_particle == truth) > 0.995
+    assert fitted.decision["fractions"][fitted.particle_label] == pytest.approx(truth.mean(), abs=0.01)
+    # confidence above one half exactly where the voxel is called particle
+    np.testing.assert_array_equal(confidence > 0.5, is_particle)
+    assert confidence.min() >= 0 and confidence.max() <= 1
+
+
+def standardised(fitted, features):
+    return (features - fitted.params.mean) / fitted.params.scale
+
+
+def test_kmeans_prediction_matches_sklearn():
+    features, _, intensity = minority_features(seed=3, n_features=8)
+    fitted = fit_clusterer(features, intensity, config=ClusterConfig(method="kmeans"), rng=3)
+    is_particle, confidence = fitted.predict_chunk(features)
+    expected = fitted.estimator.predict(standardised(fitted, features)) == fitted.particle_label
+    np.testing.assert_array_equal(is_particle, expected)
+    # the margin is d_bg / (d_bg + d_particle), from a float64 reference
+    z = standardised(fitted, features).astype(np.float64)
+    centers = fitted.estimator.cluster_centers_.astype(np.float64)
+    d = np.linalg.norm(z[:, None, :] - centers[None], axis=2)
+    p = fitted.particle_label
+    np.testing.assert_allclose(confidence, d[:, 1 - p] / (d[:, 0] + d[:, 1]), atol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", GMM_TYPES)
+def test_gmm_prediction_matches_sklearn(covariance_type):
+    features, _, intensity = minority_features(seed=4, n_features=6)
+    config = ClusterConfig(method="gmm", covariance_type=covariance_type)
+    fitted = fit_clusterer(features, intensity, config=config, rng=4)
+    is_particle, confidence = fitted.predict_chunk(features)
+    z = standardised(fitted, features)
+    np.testing.assert_array_equal(is_particle, fitted.estimator.predict(z) == fitted.particle_label)
+    proba = fitted.estimator.predict_proba(z)[:, fitted.particle_label]
+    np.testing.assert_allclose(confidence, proba, atol=1e-4)
+
+
+def test_gmm_posterior_stable_far_from_the_clusters():
+    features, _, intensity = minority_features(seed=5)
+    fitted = fit_clusterer(features, intensity, config=ClusterConfig(method="gmm"), rng=5)
+    far = np.vstack([features[:2] * 1e4, -features[:2] * 1e4]).astype(np.float32)
+    is_particle, confidence = fitted.predict_chunk(far)
+    assert np.all(np.isfinite(confidence))
+    np.testing.assert_array_equal(confidence > 0.5, is_particle)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_predict_chunk_blocks_and_dtypes_agree(method, monkeypatch):
+    features, _, intensity = minority_features(seed=6)
+    fitted = fit_clusterer(features, intensity, config=ClusterConfig(method=method), rng=6)
+    whole = fitted.predict_chunk(features)
+    monkeypatch.setattr(_model, "_BLOCK_ELEMENTS", 7)  # 1024-row blocks, last one partial
+    monkeypatch.setattr(_model, "_CPU_KMEANS_BLOCK_ELEMENTS", 7)
+    blocked = fitted.predict_chunk(features.astype(np.float64))
+    np.testing.assert_array_equal(whole[0], blocked[0])
+    np.testing.assert_array_equal(whole[1], blocked[1])
+    empty = fitted.predict_chunk(np.zeros((0, features.shape[1]), np.float32))
+    assert empty[0].shape == (0,) and empty[1].shape == (0,)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_seeded_fit_is_reproducible(method):
+    features, _, intensity = minority_features(seed=7)
+    config = ClusterConfig(method=method)
+    a = fit_clusterer(features, intensity, config=config, rng=11)
+    b = fit_clusterer(features, intensity, config=config, rng=np.random.default_rng(11))
+    assert a.decision == b.decision
+    np.testing.assert_array_equal(a.predict_chunk(features)[1], b.predict_chunk(features)[1])
+
+
+def test_constant_feature_is_centred_not_divided():
+    features, truth, intensity = minority_features(seed=8)
+    features[:, 2] = 3.0
+    fitted = fit_clusterer(features, intensity, config=ClusterConfig(), rng=0)
+    assert fitted.params.scale[2] == 1.0
+    assert np.mean(fitted.predict_chunk(features)[0] == truth) > 0.995
+
+
+# ---------------------------------------------------------------- which cluster is particle
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+@pytest.mark.parametrize("dark", [True, False])
+@pytest.mark.parametrize("rule", ["auto", "smaller", "darker", "brighter"])
+def test_particle_rules_on_blob_volumes(method, dark, rule):
+    fitted, is_particle, inner_truth = fit_on_volume(dark, rule, method)
+    means = fitted.decision["mean_intensity"]
+    p = fitted.particle_label
+    wants_blobs = rule in ("auto", "smaller") or (rule == "darker") == dark
+    recall = np.mean(is_particle[inner_truth])
+    if wants_blobs:  # the blobs (and a halo around them), little of the background
+        assert recall > 0.8 and np.mean(is_particle[~inner_truth]) < 0.15
+        assert (means[p] < means[1 - p]) == dark
+    else:  # the contrast rule asked for the background side
+        assert recall < 0.2
+    assert fitted.decision["rule"] == rule
+
+
+@pytest.mark.parametrize("rule", ["0", "1"])
+def test_explicit_cluster_index(rule):
+    fitted, is_particle, _ = fit_on_volume(True, rule)
+    assert fitted.particle_label == int(rule)
+    assert "explicit" in fitted.decision["reason"]
+    _, other_particle, _ = fit_on_volume(True, str(1 - int(rule)))
+    np.testing.assert_array_equal(is_particle, ~other_particle)
+
+
+def test_auto_near_even_split_takes_the_darker_cluster():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(10000) < 0.55).astype(np.intp)  # cluster 1 is the larger one...
+    intensity = np.where(labels == 1, 0.3, 0.6) + rng.normal(0, 0.05, labels.size)  # ...and darker
+    decision = choose_particle_cluster(labels, intensity, rule="auto")
+    assert decision["particle_label"] == 1
+    assert "near-even split, darker cluster" in decision["reason"]
+    assert choose_particle_cluster(labels, intensity, rule="smaller")["particle_label"] == 0
+
+
+def test_auto_near_even_split_without_contrast_keeps_smaller():
+    rng = np.random.default_rng(1)
+    labels = (rng.random(10000) < 0.55).astype(np.intp)
+    intensity = 0.5 + rng.normal(0, 0.05, labels.size)
+    decision = choose_particle_cluster(labels, intensity, rule="auto")
+    assert decision["particle_label"] == 0
+    assert "no intensity contrast" in decision["reason"]
+
+
+def test_auto_flags_bright_minority():
+    rng = np.random.default_rng(2)
+    labels = (rng.random(10000) < 0.1).astype(np.intp)
+    intensity = np.where(labels == 1, 0.8, 0.4)
+    decision = choose_particle_cluster(labels, intensity, rule="auto")
+    assert decision["particle_label"] == 1
+    assert "inverted contrast" in decision["reason"]
+    assert decision["mean_intensity"] == pytest.approx([0.4, 0.8])
+
+
+def test_decision_logged_and_json_serialisable(caplog):
+    features, _, intensity = minority_features(seed=9, fraction=0.082)
+    with caplog.at_level(logging.INFO, logger="unpick.cluster"):
+        fitted = fit_clusterer(features, intensity, config=ClusterConfig(), rng=0)
+    p = fitted.particle_label
+    message = f"particle cluster = {p} (auto: smaller cluster"
+    assert any(message in record.getMessage() for record in caplog.records)
+    assert f"{100 * fitted.decision['fractions'][p]:.1f} % of sample voxels" in caplog.text
+    record = json.loads(json.dumps(fitted.decision))
+    assert record["particle_label"] == p and record["method"] == "kmeans"
+    assert record["mean_intensity"][p] < record["mean_intensity"][1 - p]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_fit_rejects_bad_input():
+    features, _, intensity = minority_features(n=100)
+    config = ClusterConfig()
+    with pytest.raises(UnpickInputError, match=r"features: expected an \(N, F\) array"):
+        fit_clusterer(features[:, 0], intensity, config=config)
+    with pytest.raises(UnpickInputError, match=r"intensity: expected shape \(100,\)"):
+        fit_clusterer(features, intensity[:50], config=config)
+    bad = features.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(UnpickInputError, match="features: contains NaN"):
+        fit_clusterer(bad, intensity, config=config)
+    with pytest.raises(UnpickInputError, match="config: expected a ClusterConfig"):
+        fit_clusterer(features, intensity, config={"method": "kmeans"})
+    with pytest.raises(UnpickInputError, match="rng: expected an int seed"):
+        fit_clusterer(features, intensity, config=config, rng="seed")
+
+
+def test_fit_rejects_single_cluster_sample():
+    features = np.ones((50, 3), np.float32)
+    with pytest.raises(UnpickInputError, match="fall into a single cluster"):
+        fit_clusterer(features, np.full(50, 0.5), config=ClusterConfig())
+
+
+def test_predict_rejects_wrong_feature_count():
+    features, _, intensity = minority_features(n=200)
+    fitted = fit_clusterer(features, intensity, config=ClusterConfig(), rng=0)
+    with pytest.raises(UnpickInputError, match=r"features: expected an \(n, 5\) array .* got shape \(200, 4\)"):
+        fitted.predict_chunk(features[:, :4])
+    with pytest.raises(UnpickInputError, match=r"got shape \(200,\)"):
+        fitted.predict_chunk(features[:, 0])
+
+
+# ---------------------------------------------------------------- border
+
+
+def test_zero_border_clears_faces_in_place():
+    mask = np.ones((7, 8, 9), np.uint8)
+    out = zero_border(mask, 2)
+    assert out is mask
+    assert mask.sum() == 3 * 4 * 5
+    assert mask[2:-2, 2:-2, 2:-2].all()
+    assert zero_border(np.ones((6, 6, 6), bool), 0).all()
+    assert not zero_border(np.ones((6, 6, 6), bool), 3).any()
+    assert zero_border(np.ones((9, 9, 9), bool)).sum() == 5**3  # default: half the 5-voxel neighbourhood
+
+
+@pytest.mark.parametrize(
+    ("mask", "width", "match"),
+    [
+        (np.ones((5, 5)), 1, r"mask: expected a 3-D \(Z, Y, X\) array, got \(5, 5\)"),
+        (np.ones((5, 5, 5)), -1, "width: expected an integer >= 0"),
+        (np.ones((5, 5, 5)), 1.5, "width: expected an integer >= 0"),
+    ],
+)
+def test_zero_border_rejects_bad_input(mask, width, match):
+    with pytest.raises(UnpickInputError, match=match):
+        zero_border(mask, width)

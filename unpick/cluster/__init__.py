@@ -1,0 +1,16 @@
+"""Two-cluster voxel classification: fit on a sample, predict chunk by chunk, name the particle cluster."""
+
+from ._border import zero_border
+from ._config import ClusterConfig
+from ._fit import fit_clusterer
+from ._model import ClusterParams, FittedClusterer
+from ._rule import choose_particle_cluster
+
+__all__ = [
+    "ClusterConfig",
+    "ClusterParams",
+    "FittedClusterer",
+    "choose_particle_cluster",
+    "fit_clusterer",
+    "zero_border",
+]

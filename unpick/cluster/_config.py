@@ -1,0 +1,57 @@
+"""Configuration of the two-cluster voxel classifier."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .._shared import StageConfig, UnpickInputError, check_choice
+
+METHODS = ("kmeans", "gmm")
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+PARTICLE_RULES = ("auto", "smaller", "darker", "brighter", "0", "1")
+
+
+def check_int(value: object, name: str, *, minimum: int) -> int:
+    """Check ``value`` is an integer (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UnpickInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig(StageConfig):
+    """How voxels are split into particle and background.
+
+    Parameters
+    ----------
+    method : {'kmeans', 'gmm'}
+        scikit-learn ``KMeans`` or ``GaussianMixture`` with two clusters.
+    n_init : int
+        K-Means restarts (the best inertia wins). GMM uses one start, initialised by K-Means.
+    covariance_type : {'full', 'diag', 'tied', 'spherical'}
+        GMM covariance structure (ignored by K-Means).
+    max_iter : int
+        Iteration cap of either fit.
+    particle_cluster : {'auto', 'smaller', 'darker', 'brighter', '0', '1'}
+        Rule that names the particle cluster; see ``fit_clusterer``.
+    sample_voxels : int
+        How many voxels the workflow samples (seeded) to fit the clusterer.
+    """
+
+    method: str = "kmeans"
+    n_init: int = 4
+    covariance_type: str = "full"
+    max_iter: int = 100
+    particle_cluster: str = "auto"
+    sample_voxels: int = 200_000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.particle_cluster, int) and not isinstance(self.particle_cluster, bool):
+            # YAML reads an unquoted 0/1 as an integer: accept it as the explicit cluster index
+            object.__setattr__(self, "particle_cluster", str(self.particle_cluster))
+        check_choice(self.method, "cluster method", METHODS)
+        check_int(self.n_init, "n_init", minimum=1)
+        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        check_choice(self.particle_cluster, "particle_cluster", PARTICLE_RULES)
+        check_int(self.sample_voxels, "sample_voxels", minimum=10)

@@ -1,0 +1,141 @@
+"""Fit the two-cluster voxel classifier on a sample of voxel features."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from .._shared import UnpickInputError, as_rng
+from ._config import ClusterConfig
+from ._model import FittedClusterer, params_from_estimator, score_block
+from ._rule import choose_particle_cluster
+
+logger = logging.getLogger(__name__)
+
+_BLOCK_ROWS = 1 << 16
+
+
+def fit_clusterer(
+    features: Any,
+    intensity: Any,
+    *,
+    config: ClusterConfig,
+    rng: int | np.random.Generator | None = 0,
+) -> FittedClusterer:
+    """Fit K-Means or a Gaussian mixture with two clusters and name the particle cluster.
+
+    Features are standardised per column (z-score on this sample; a constant column is only
+    centred) and clustered in float32 with scikit-learn, seeded from ``rng``. The particle
+    cluster is chosen by ``config.particle_cluster`` (see ``choose_particle_cluster``) and the
+    decision is logged at INFO and kept in ``FittedClusterer.decision``.
+
+    Parameters
+    ----------
+    features : (N, F) float array
+        Features of the sampled voxels (host memory); cast to float32.
+    intensity : (N,) float array
+        Preprocessed (blurred, [0, 1]) intensity at the same voxels, for the contrast rules.
+    config : ClusterConfig
+    rng : int, Generator or None
+        Seed for the scikit-learn ``random_state``; the same seed gives the same fit.
+
+    Returns
+    -------
+    FittedClusterer
+    """
+    if not isinstance(config, ClusterConfig):
+        raise UnpickInputError(f"config: expected a ClusterConfig, got {type(config).__name__}")
+    feats = _check_sample(features, intensity)
+    intensity = np.asarray(intensity, dtype=np.float64).reshape(-1)
+    seed = int(as_rng(rng).integers(2**31 - 1))
+
+    mean, scale = _column_moments(feats)
+    standardised = feats - mean.astype(np.float32)
+    standardised *= (1.0 / scale).astype(np.float32)
+    estimator = _fit_estimator(standardised, config, seed)
+    del standardised
+
+    params = params_from_estimator(estimator, method=config.method, mean=mean, scale=scale)
+    labels = np.concatenate(
+        [
+            score_block(feats[i : i + _BLOCK_ROWS], params, particle=1, xp=np)[0]
+            for i in range(0, len(feats), _BLOCK_ROWS)
+        ]
+    ).astype(np.intp)
+    counts = np.bincount(labels, minlength=2)
+    if counts.min() == 0:
+        raise UnpickInputError(
+            f"features: the {len(feats)} sampled voxels fall into a single cluster (their feature vectors "
+            "are (nearly) identical); sample more voxels or check that the volume is not blank"
+        )
+    decision = choose_particle_cluster(labels, intensity, rule=config.particle_cluster)
+    decision["method"] = config.method
+    logger.info("particle cluster = %d (%s)", decision["particle_label"], decision["reason"])
+    return FittedClusterer(config=config, params=params, estimator=estimator, decision=decision)
+
+
+def _check_sample(features: Any, intensity: Any) -> np.ndarray:
+    """Return the features as a float32 (N, F) array after checking shapes and finiteness."""
+    feats = np.asarray(features, dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[0] < 2 or feats.shape[1] < 1:
+        raise UnpickInputError(
+            f"features: expected an (N, F) array with N >= 2 sampled voxels and F >= 1 features, "
+            f"got shape {feats.shape}"
+        )
+    inten = np.asarray(intensity)
+    if inten.shape != (feats.shape[0],):
+        raise UnpickInputError(
+            f"intensity: expected shape ({feats.shape[0]},), one value per sampled voxel, got {inten.shape}"
+        )
+    for name, array in (("features", feats), ("intensity", inten)):
+        if not np.all(np.isfinite(array)):
+            raise UnpickInputError(f"{name}: contains NaN or infinite values; repair the volume before fitting")
+    return feats
+
+
+def _column_moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation, accumulated in float64 without a float64 copy.
+
+    A column whose spread is at float32 rounding level gets scale 1 (centred, not divided).
+    """
+    n = len(feats)
+    mean = np.sum(feats, axis=0, dtype=np.float64) / n
+    mean32 = mean.astype(np.float32)
+    sq = np.zeros(feats.shape[1])
+    for start in range(0, n, _BLOCK_ROWS):
+        block = feats[start : start + _BLOCK_ROWS] - mean32
+        sq += np.einsum("ij,ij->j", block, block, dtype=np.float64)
+    std = np.sqrt(sq / n)
+    flat = std <= 8 * np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1.0)
+    if flat.any():
+        logger.debug("features %s are constant on the sample: centred, not scaled", np.flatnonzero(flat).tolist())
+    return mean, np.where(flat, 1.0, std)
+
+
+def _fit_estimator(standardised: np.ndarray, config: ClusterConfig, seed: int) -> Any:
+    """Fit the scikit-learn model on float32 standardised features."""
+    if config.method == "kmeans":
+        estimator = KMeans(
+            n_clusters=2, n_init=config.n_init, max_iter=config.max_iter, random_state=seed, copy_x=False
+        )
+    else:
+        estimator = GaussianMixture(
+            n_components=2, covariance_type=config.covariance_type, max_iter=config.max_iter, random_state=seed
+        )
+    with warnings.catch_warnings():
+        # convergence is reported through logging below; a single-cluster sample is caught by the caller
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(standardised)
+    if config.method == "gmm" and not estimator.converged_:
+        logger.warning(
+            "GMM did not converge in %d iterations (%d features); raise max_iter if the masks look wrong",
+            config.max_iter,
+            standardised.shape[1],
+        )
+    return estimator
