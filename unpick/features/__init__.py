@@ -1,0 +1,24 @@
+"""Preprocessing and the three streamed feature modes (intensities, fft, gabor).
+
+Every feature of a voxel is a correlation of the preprocessed volume with a 5×5×5 kernel,
+computed as fast separable filter passes chunk by chunk along z (:meth:`FeatureBank.iter_chunks`)
+or, at chosen voxels, as explicit neighbourhoods times :func:`kernel_matrix`
+(:meth:`FeatureBank.at_voxels`).
+"""
+
+from ._bank import FeatureBank, build_feature_bank, kernel_matrix
+from ._config import MODES, FeatureConfig, PreprocessConfig, gabor_bank_size
+from ._preprocess import preprocess
+from ._sampling import sample_interior_voxels
+
+__all__ = [
+    "MODES",
+    "FeatureBank",
+    "FeatureConfig",
+    "PreprocessConfig",
+    "build_feature_bank",
+    "gabor_bank_size",
+    "kernel_matrix",
+    "preprocess",
+    "sample_interior_voxels",
+]

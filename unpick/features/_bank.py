@@ -1,0 +1,301 @@
+"""FeatureBank: the features of one mode, streamed chunk by chunk or gathered at chosen voxels."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import joblib
+import numpy as np
+
+from .._shared import (
+    CPU,
+    Backend,
+    UnpickInputError,
+    as_rng,
+    check_volume,
+    check_z_range,
+)
+from ._config import FeatureConfig
+from ._kernels import HALO, N_VOXELS, OFFSETS_ZYX, MagnitudeSpec, fft_spec, gabor_spec
+from ._sampling import check_interior, iter_neighbourhoods, sample_interior_voxels
+from ._separable import fill_intensities, fill_magnitudes
+
+logger = logging.getLogger(__name__)
+
+CPU_TILE_BYTES = 4_000_000  # features per CPU tile: the tile and its intermediates stay in cache
+CPU_TILE_VOXELS = (4_096, 65_536)  # bounds on voxels per tile (Python overhead below, cache above)
+SELECTION_FILTER_BATCH = 256  # Gabor filters scored at once during selection
+
+
+class FeatureBank:
+    """The features of one mode for one tomogram.
+
+    Build with :func:`build_feature_bank`. Feature ``j`` of voxel ``p`` is defined by column j of
+    :meth:`kernel_matrix`: the value (intensities) or magnitude (fft, gabor) of the dot product of
+    the 5×5×5 neighbourhood of ``p`` (C order over dz, dy, dx = -2..2) with that column.
+
+    Attributes
+    ----------
+    config : FeatureConfig
+    names : list of str
+        One name per feature: ``"intensity d=(dz,dy,dx)"``, ``"fft k=(kz,ky,kx)"`` or
+        ``"gabor f=(fz,fy,fx)"`` (cycles/voxel).
+    frequencies_zyx : np.ndarray or None
+        (F, 3) float64 frequencies in cycles/voxel (None for intensities).
+    selected : tuple of dict
+        Gabor only: per kept filter its ``name``, ``frequency_zyx`` and ``response_std`` on the
+        selection sample, by decreasing std; empty for the other modes.
+    """
+
+    def __init__(
+        self,
+        config: FeatureConfig,
+        *,
+        spec: MagnitudeSpec | None,
+        names: list[str],
+        selected: tuple[dict[str, Any], ...] = (),
+    ) -> None:
+        self.config = config
+        self._spec = spec
+        self.names = list(names)
+        self.selected = selected
+
+    @property
+    def n_features(self) -> int:
+        return len(self.names)
+
+    @property
+    def frequencies_zyx(self) -> np.ndarray | None:
+        return None if self._spec is None else self._spec.frequencies_zyx.copy()
+
+    def kernel_matrix(self) -> np.ndarray:
+        """(125, F) kernels: float64 identity for intensities, complex128 for fft and gabor."""
+        if self._spec is None:
+            return np.eye(N_VOXELS)
+        return self._spec.kernels()
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-serialisable description of the bank (config, feature names, Gabor selection)."""
+        return {
+            "mode": self.config.mode,
+            "n_features": self.n_features,
+            "names": list(self.names),
+            "config": self.config.to_dict(),
+            "selected": [dict(item) for item in self.selected],
+        }
+
+    def chunk_depth(self, shape_zyx: tuple[int, int, int]) -> int:
+        """Slices per chunk so one chunk of float32 features is about ``chunk_megabytes``."""
+        bytes_per_slice = shape_zyx[1] * shape_zyx[2] * self.n_features * 4
+        return max(1, int(self.config.chunk_megabytes * 1e6 // bytes_per_slice))
+
+    def compute_chunk(
+        self, volume: Any, z0: int, z1: int, *, backend: Backend = CPU, n_threads: int | None = None
+    ) -> Any:
+        """Features of every voxel in slices ``[z0, z1)`` by the fast separable passes.
+
+        Parameters
+        ----------
+        volume : np.ndarray
+            (Z, Y, X) preprocessed volume on the host (a memmap is fine); only the slab
+            ``[z0 - 2, z1 + 2)`` is read and moved to the backend.
+        z0, z1 : int
+            Half-open slice range, ``0 <= z0 < z1 <= Z``.
+        backend : Backend
+            Where to compute.
+        n_threads : int, optional
+            CPU threads working on tiles of the chunk (None: every core joblib sees; 1: serial).
+            Results do not depend on it.
+
+        Returns
+        -------
+        xp.ndarray
+            ((z1 - z0) * Y * X, F) float32 on the backend, rows in C order over (z, y, x).
+            Voxels within 2 of a face see a reflected neighbourhood (their features are defined but
+            not meaningful; the clusterer treats them as background).
+        """
+        _check_shape(volume)
+        depth, height, width = volume.shape
+        if not (isinstance(z0, (int, np.integer)) and isinstance(z1, (int, np.integer)) and 0 <= z0 < z1 <= depth):
+            raise UnpickInputError(f"z0, z1: expected integers with 0 <= z0 < z1 <= {depth}, got {z0!r}, {z1!r}")
+        xp = backend.xp
+        lo, hi = max(z0 - HALO, 0), min(z1 + HALO, depth)
+        slab = backend.asarray(np.asarray(volume[lo:hi], dtype=np.float32))
+        padded = xp.pad(slab, ((lo - (z0 - HALO), (z1 + HALO) - hi), (HALO, HALO), (HALO, HALO)), mode="reflect")
+        del slab
+        n_slices = z1 - z0
+        out = xp.empty((n_slices, height, width, self.n_features), dtype=xp.float32)
+        if backend.name == "cpu":
+            voxels = int(np.clip(CPU_TILE_BYTES // (4 * self.n_features), *CPU_TILE_VOXELS))
+            rows = max(1, voxels // (n_slices * width))
+        else:
+            rows = height  # one tile: the device parallelises inside each operation
+        tiles = [(y0, min(y0 + rows, height)) for y0 in range(0, height, rows)]
+
+        def fill(y0: int, y1: int) -> None:
+            tile = padded[:, y0 : y1 + 2 * HALO]
+            if self._spec is None:
+                fill_intensities(tile, out[:, y0:y1])
+            else:
+                fill_magnitudes(tile, self._spec, out[:, y0:y1], xp=xp)
+
+        if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
+            raise UnpickInputError(f"n_threads: expected a positive integer or None (all cores), got {n_threads!r}")
+        threads = joblib.cpu_count() if n_threads is None else int(n_threads)
+        if backend.name == "cpu" and threads > 1 and len(tiles) > 1:
+            joblib.Parallel(n_jobs=threads, backend="threading")(joblib.delayed(fill)(y0, y1) for y0, y1 in tiles)
+        else:
+            for y0, y1 in tiles:
+                fill(y0, y1)
+        return out.reshape(-1, self.n_features)
+
+    def iter_chunks(
+        self,
+        volume: Any,
+        *,
+        z_range: tuple[int, int] | None = None,
+        backend: Backend = CPU,
+        n_threads: int | None = None,
+    ) -> Iterator[tuple[int, int, Any]]:
+        """Yield ``(z0, z1, features)`` chunk by chunk over the half-open ``z_range`` (default all).
+
+        ``features`` is as returned by :meth:`compute_chunk`; chunks hold :meth:`chunk_depth` slices.
+        The next chunk is computed while the caller still holds the previous one, so peak memory is
+        about two chunks unless the caller drops its reference (``del features``) first.
+        """
+        _check_shape(volume)
+        start, stop = check_z_range(z_range, volume.shape[0], name="z_range")
+        step = self.chunk_depth(volume.shape)
+        for z0 in range(start, stop, step):
+            z1 = min(z0 + step, stop)
+            yield z0, z1, self.compute_chunk(volume, z0, z1, backend=backend, n_threads=n_threads)
+
+    def at_voxels(self, volume: Any, idx_zyx: Any) -> np.ndarray:
+        """Features at chosen interior voxels by explicit neighbourhoods times :meth:`kernel_matrix`.
+
+        Parameters
+        ----------
+        volume : np.ndarray
+            (Z, Y, X) preprocessed volume (a memmap is fine).
+        idx_zyx : array_like
+            (N, 3) integer zyx indices, each at least 2 voxels from every face.
+
+        Returns
+        -------
+        np.ndarray
+            (N, F) float32, equal to :meth:`compute_chunk` at those voxels within float32 rounding.
+        """
+        _check_shape(volume)
+        idx = check_interior(idx_zyx, volume.shape)
+        out = np.empty((len(idx), self.n_features), dtype=np.float32)
+        kernels = None if self._spec is None else _real_imag(self._spec)
+        for rows, neighbourhoods in iter_neighbourhoods(volume, idx):
+            if kernels is None:
+                out[rows] = neighbourhoods
+            else:
+                _magnitudes(neighbourhoods, kernels, out=out[rows])
+        return out
+
+
+def _check_shape(volume: Any) -> None:
+    """Cheap per-call check (no scan of the data): a 3-D array at least 5 voxels on every axis."""
+    check_volume(volume, name="volume", check_finite=False)
+
+
+def build_feature_bank(
+    volume_pre: Any,
+    *,
+    config: FeatureConfig,
+    rng: int | np.random.Generator | None = 0,
+    fit_z_range: tuple[int, int] | None = None,
+    backend: Backend = CPU,
+) -> FeatureBank:
+    """Build the feature bank of ``config.mode`` for one preprocessed tomogram.
+
+    Intensities and fft need no data. Gabor scores every filter of the bank by the standard
+    deviation of its |response| on a seeded sample of ``config.gabor_selection_voxels`` interior
+    voxels inside ``fit_z_range`` (half-open slices) of ``volume_pre`` (explicit path; this tomogram
+    only, never another's choice) and keeps the ``config.n_gabor_features`` largest, ties broken by
+    bank order.
+
+    Parameters
+    ----------
+    volume_pre : np.ndarray
+        (Z, Y, X) preprocessed volume.
+    config : FeatureConfig
+    rng : int, Generator or None
+        Seed or generator of the Gabor selection sample.
+    fit_z_range : (int, int), optional
+        Slices the selection sample is drawn from.
+    backend : Backend
+        Accepted for symmetry with the other stages; selection runs on the host (it is small).
+    """
+    if not isinstance(config, FeatureConfig):
+        raise UnpickInputError(f"config: expected a FeatureConfig, got {type(config).__name__}")
+    _check_shape(volume_pre)
+    del backend  # selection is a small host computation
+    if config.mode == "intensities":
+        names = [f"intensity d=({dz},{dy},{dx})" for dz, dy, dx in OFFSETS_ZYX.tolist()]
+        return FeatureBank(config, spec=None, names=names)
+    if config.mode == "fft":
+        spec, names = fft_spec(config.fft_dc_scale)
+        return FeatureBank(config, spec=spec, names=names)
+    full, full_names = gabor_spec(config.gabor_frequencies_per_axis, sigma=config.gabor_sigma, signed=config.gabor_signed)
+    sample = sample_interior_voxels(volume_pre.shape, config.gabor_selection_voxels, rng=as_rng(rng), z_range=fit_z_range)
+    stds = _response_std(volume_pre, sample, full)
+    keep = np.argsort(-stds, kind="stable")[: config.n_gabor_features]
+    selected = tuple(
+        {"name": full_names[j], "frequency_zyx": [float(v) for v in full.frequencies_zyx[j]], "response_std": float(stds[j])}
+        for j in keep
+    )
+    logger.info(
+        "gabor: kept %d of %d filters by response std on %d voxels (%s ... %s)",
+        len(keep), full.n_features, len(sample), selected[0]["name"], selected[-1]["name"],
+    )
+    return FeatureBank(config, spec=full.subset(keep), names=[full_names[j] for j in keep], selected=selected)
+
+
+def _response_std(volume: Any, idx_zyx: np.ndarray, spec: MagnitudeSpec) -> np.ndarray:
+    """Standard deviation over the sample of each filter's |response| (float64, per filter)."""
+    neighbourhoods = np.concatenate([block for _, block in iter_neighbourhoods(volume, idx_zyx)])
+    stds = np.empty(spec.n_features)
+    for start in range(0, spec.n_features, SELECTION_FILTER_BATCH):
+        cols = np.arange(start, min(start + SELECTION_FILTER_BATCH, spec.n_features))
+        stds[cols] = _magnitudes(neighbourhoods, _real_imag(spec.subset(cols))).std(axis=0, dtype=np.float64)
+    return stds
+
+
+def _real_imag(spec: MagnitudeSpec) -> np.ndarray:
+    """(125, 2F) float32: the real parts of the kernels, then their imaginary parts."""
+    kernels = spec.kernels()
+    return np.concatenate([kernels.real, kernels.imag], axis=1).astype(np.float32)
+
+
+def _magnitudes(neighbourhoods: np.ndarray, real_imag: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """|neighbourhoods @ kernels| with a real float32 product (4x fewer flops than complex)."""
+    product = neighbourhoods @ real_imag
+    n = real_imag.shape[1] // 2
+    return np.hypot(product[:, :n], product[:, n:], out=out)
+
+
+def kernel_matrix(config_or_bank: FeatureConfig | FeatureBank) -> np.ndarray:
+    """The (125, F) kernels that define the features exactly.
+
+    For a :class:`FeatureBank`, its features (for gabor, the selected filters); for a
+    :class:`FeatureConfig`, every feature of the mode (for gabor, the whole bank before
+    selection). Rows are the neighbourhood offsets in C order over (dz, dy, dx) = -2..2; feature =
+    ``neighbourhood @ K`` (intensities, float64 identity) or ``|neighbourhood @ K|`` (fft, gabor;
+    complex128).
+    """
+    if isinstance(config_or_bank, FeatureBank):
+        return config_or_bank.kernel_matrix()
+    if not isinstance(config_or_bank, FeatureConfig):
+        raise UnpickInputError(f"config_or_bank: expected a FeatureConfig or FeatureBank, got {type(config_or_bank).__name__}")
+    config = config_or_bank
+    if config.mode == "intensities":
+        return np.eye(N_VOXELS)
+    if config.mode == "fft":
+        return fft_spec(config.fft_dc_scale)[0].kernels()
+    return gabor_spec(config.gabor_frequencies_per_axis, sigma=config.gabor_sigma, signed=config.gabor_signed)[0].kernels()
