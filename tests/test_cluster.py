@@ -256,7 +256,8 @@ def test_auto_near_even_split_takes_the_darker_cluster():
     intensity = np.where(labels == 1, 0.3, 0.6) + rng.normal(0, 0.05, labels.size)  # ...and darker
     decision = choose_particle_cluster(labels, intensity, rule="auto")
     assert decision["particle_label"] == 1
-    assert "near-even split, darker cluster" in decision["reason"]
+    assert "auto: dark protein" in decision["reason"] and "darker cluster" in decision["reason"]
+    assert "majority: check the masks" in decision["reason"]
     assert choose_particle_cluster(labels, intensity, rule="smaller")["particle_label"] == 0
 
 
@@ -266,17 +267,31 @@ def test_auto_near_even_split_without_contrast_keeps_smaller():
     intensity = 0.5 + rng.normal(0, 0.05, labels.size)
     decision = choose_particle_cluster(labels, intensity, rule="auto")
     assert decision["particle_label"] == 0
-    assert "no intensity contrast" in decision["reason"]
+    assert "texture split" in decision["reason"] and "smaller cluster" in decision["reason"]
 
 
-def test_auto_flags_bright_minority():
+def test_auto_reads_bright_protein_from_positive_skew():
     rng = np.random.default_rng(2)
     labels = (rng.random(10000) < 0.1).astype(np.intp)
     intensity = np.where(labels == 1, 0.8, 0.4)
     decision = choose_particle_cluster(labels, intensity, rule="auto")
     assert decision["particle_label"] == 1
-    assert "inverted contrast" in decision["reason"]
+    assert "bright protein (intensity skewness +" in decision["reason"]
+    assert decision["skewness"] > 0
     assert decision["mean_intensity"] == pytest.approx([0.4, 0.8])
+
+
+def test_auto_ignores_a_small_bright_cluster_in_dark_protein_data():
+    # dark particles (15 %) make the histogram skew negative; the clusterer split off a small bright
+    # artefact (3 %) instead: the smaller-cluster rule takes the artefact, auto takes the dark side
+    rng = np.random.default_rng(4)
+    kind = rng.choice(3, size=20000, p=[0.82, 0.15, 0.03])  # background, dark particles, bright artefact
+    intensity = np.choose(kind, [0.5, 0.2, 0.75]) + rng.normal(0, 0.03, kind.size)
+    labels = (kind == 2).astype(np.intp)  # cluster 1 = the bright artefact
+    assert choose_particle_cluster(labels, intensity, rule="smaller")["particle_label"] == 1
+    decision = choose_particle_cluster(labels, intensity, rule="auto")
+    assert decision["skewness"] < 0
+    assert decision["particle_label"] == 0 and "dark protein" in decision["reason"]
 
 
 def test_decision_logged_and_json_serialisable(caplog):
@@ -284,7 +299,7 @@ def test_decision_logged_and_json_serialisable(caplog):
     with caplog.at_level(logging.INFO, logger="unpick.cluster"):
         fitted = fit_clusterer(features, intensity, config=ClusterConfig(), rng=0)
     p = fitted.particle_label
-    message = f"particle cluster = {p} (auto: smaller cluster"
+    message = f"particle cluster = {p} (auto: dark protein (intensity skewness -"
     assert any(message in record.getMessage() for record in caplog.records)
     assert f"{100 * fitted.decision['fractions'][p]:.1f} % of sample voxels" in caplog.text
     record = json.loads(json.dumps(fitted.decision))

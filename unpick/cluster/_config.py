@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._shared import StageConfig, UnpickInputError, check_choice
+from .._shared import StageConfig, UnpickInputError, check_choice, check_positive
 
 METHODS = ("kmeans", "gmm")
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
@@ -36,6 +36,10 @@ class ClusterConfig(StageConfig):
         Rule that names the particle cluster; see ``fit_clusterer``.
     sample_voxels : int
         How many voxels the workflow samples (seeded) to fit the clusterer.
+    reg_covar : float
+        Added to the GMM covariance diagonal (features are standardised, so this is relative):
+        the 125 shifted intensities of a blurred volume are nearly collinear, and scikit-learn's
+        1e-6 leaves their covariance singular.
     """
 
     method: str = "kmeans"
@@ -44,6 +48,7 @@ class ClusterConfig(StageConfig):
     max_iter: int = 100
     particle_cluster: str = "auto"
     sample_voxels: int = 200_000
+    reg_covar: float = 1e-3
 
     def __post_init__(self) -> None:
         if isinstance(self.particle_cluster, int) and not isinstance(self.particle_cluster, bool):
@@ -55,3 +60,4 @@ class ClusterConfig(StageConfig):
         check_int(self.max_iter, "max_iter", minimum=1)
         check_choice(self.particle_cluster, "particle_cluster", PARTICLE_RULES)
         check_int(self.sample_voxels, "sample_voxels", minimum=10)
+        check_positive(self.reg_covar, "reg_covar")

@@ -126,7 +126,11 @@ def _fit_estimator(standardised: np.ndarray, config: ClusterConfig, seed: int) -
         )
     else:
         estimator = GaussianMixture(
-            n_components=2, covariance_type=config.covariance_type, max_iter=config.max_iter, random_state=seed
+            n_components=2,
+            covariance_type=config.covariance_type,
+            max_iter=config.max_iter,
+            reg_covar=config.reg_covar,
+            random_state=seed,
         )
     with warnings.catch_warnings():
         # convergence is reported through logging below; a single-cluster sample is caught by the caller

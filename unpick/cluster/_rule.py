@@ -9,12 +9,16 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# 'auto' trusts "the minority is particle" while the minority holds under this share of the
-# sample; above it the split is too even for size to mean anything and contrast decides.
+# 'auto' reads the protein polarity from the skewness of the sample intensities: particles are a
+# minority of the voxels, so the intensity histogram has its long tail on the particle side
+# (negative skew: dark protein). Below this skewness, or when the split is near-even (the minority
+# holds BALANCED_FRACTION or more, so the tail is not the particles'), cryo-ET's usual convention,
+# dark protein, is assumed.
+MIN_SKEW = 0.1
 BALANCED_FRACTION = 0.4
-# Contrast decides only when the cluster mean intensities differ by at least this many pooled
-# within-cluster standard deviations; below it neither rule is informative and 'auto' falls
-# back to the smaller cluster (and says so).
+# The cluster on the particle side is chosen when the cluster mean intensities differ by at least
+# this many pooled within-cluster standard deviations; a split with less contrast is a texture
+# split (FFT/Gabor energy) and 'auto' keeps the smaller cluster, PickET's rule, and says so.
 MIN_CONTRAST = 0.25
 
 
@@ -29,18 +33,18 @@ def choose_particle_cluster(labels: np.ndarray, intensity: np.ndarray, *, rule: 
         Preprocessed intensity ([0, 1], blurred) of the same voxels.
     rule : {'auto', 'smaller', 'darker', 'brighter', '0', '1'}
         'smaller': fewer sample voxels (PickET's rule). 'darker' / 'brighter': lower / higher
-        mean intensity. '0' / '1': that cluster index. 'auto': the smaller cluster when it holds
-        under ``BALANCED_FRACTION`` of the sample (particles are a minority of a tomogram,
-        whatever the contrast polarity); for a near-even split the darker cluster (cryo-ET
-        protein is dark), unless the two mean intensities are within ``MIN_CONTRAST`` pooled
-        standard deviations, where contrast says nothing and the smaller cluster is kept.
+        mean intensity. '0' / '1': that cluster index. 'auto': protein polarity from the sign of
+        the sample's intensity skewness (bright only when it exceeds ``MIN_SKEW`` and the split is
+        not near-even), then
+        the cluster on that side of the contrast when the two means differ by at least
+        ``MIN_CONTRAST`` pooled standard deviations, else (a texture split) the smaller cluster.
 
     Returns
     -------
     dict
         JSON-serialisable record: ``rule``, ``particle_label``, ``reason``, ``fractions`` (share of
         sample voxels per cluster), ``mean_intensity`` and ``std_intensity`` per cluster,
-        ``contrast`` (|mean difference| / pooled std).
+        ``contrast`` (|mean difference| / pooled std), ``skewness`` of the sample intensity.
     """
     counts = np.bincount(labels, minlength=2).astype(np.float64)
     intensity = intensity.astype(np.float64, copy=False)
@@ -52,6 +56,9 @@ def choose_particle_cluster(labels: np.ndarray, intensity: np.ndarray, *, rule: 
     contrast = float(abs(means[0] - means[1]) / max(pooled, 1e-12))
     smaller = int(np.argmin(counts))
     darker = int(np.argmin(means))
+    centred = intensity - intensity.mean()
+    skewness = float(np.mean(centred**3) / max(np.mean(centred**2), 1e-24) ** 1.5)
+    protein_dark = skewness <= MIN_SKEW or fractions[smaller] >= BALANCED_FRACTION
 
     if rule in ("0", "1"):
         label, why = int(rule), "explicit cluster index"
@@ -61,25 +68,19 @@ def choose_particle_cluster(labels: np.ndarray, intensity: np.ndarray, *, rule: 
         label, why = darker, "darker cluster"
     elif rule == "brighter":
         label, why = 1 - darker, "brighter cluster"
-    elif fractions[smaller] < BALANCED_FRACTION:
-        label, why = smaller, f"auto: smaller cluster (under {100 * BALANCED_FRACTION:.0f} %)"
     elif contrast >= MIN_CONTRAST:
-        label, why = darker, f"auto: near-even split, darker cluster (contrast {contrast:.2f} std)"
+        polarity = "dark" if protein_dark else "bright"
+        label = darker if protein_dark else 1 - darker
+        why = f"auto: {polarity} protein (intensity skewness {skewness:+.2f}), {'darker' if protein_dark else 'brighter'} cluster"
     else:
-        label, why = (
-            smaller,
-            (
-                f"auto: near-even split and no intensity contrast ({contrast:.2f} std); "
-                "smaller cluster kept, check the masks"
-            ),
-        )
+        label, why = smaller, f"auto: texture split (contrast {contrast:.2f} std), smaller cluster"
     other = 1 - label
     reason = (
         f"{why}, {100 * fractions[label]:.1f} % of sample voxels; mean intensity "
         f"{means[label]:.3f} vs {means[other]:.3f} background"
     )
-    if rule == "auto" and label != darker:
-        reason += " (particle brighter than background: inverted contrast?)"
+    if rule == "auto" and fractions[label] > 0.5:
+        reason += " (particle cluster is the majority: check the masks)"
     return {
         "rule": rule,
         "particle_label": label,
@@ -88,4 +89,5 @@ def choose_particle_cluster(labels: np.ndarray, intensity: np.ndarray, *, rule: 
         "mean_intensity": [float(m) for m in means],
         "std_intensity": [float(s) for s in stds],
         "contrast": contrast,
+        "skewness": skewness,
     }
