@@ -1,0 +1,194 @@
+"""``unpick evaluate``: score pick files against ground truth, next to random and DoG baselines."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._shared import UnpickInputError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score picks against ground truth (P/R/F1, F-beta, AP, relative recall, per class)",
+        description=(
+            "Score one or more pick files (CSV/TSV/STAR/copick JSON/ndjson) or pick-run folders "
+            "(RUN/picks/<workflow>.csv) against ground truth with one-to-one matching. With "
+            "--tomogram, random and difference-of-Gaussians baselines are added and relative "
+            "recall is computed. Prints a table sorted by F1 (by relative recall with --classes) "
+            "and a one-line verdict; --out writes PREFIX.csv and PREFIX.json."
+        ),
+    )
+    parser.add_argument("picks", nargs="+", metavar="PICKS", help="pick files, or pick-run folders holding picks/*.csv")
+    parser.add_argument(
+        "--truth", required=True, metavar="FILE", help="ground truth (CSV/TSV/STAR/copick JSON/ndjson), x/y/z"
+    )
+    parser.add_argument(
+        "--tomogram",
+        metavar="TOMO.mrc",
+        help="the tomogram: region shape for relative recall and input of the baselines",
+    )
+    parser.add_argument(
+        "--voxel-size",
+        type=float,
+        metavar="Å",
+        help="voxel size in Å (default: tomogram header, else the picks' voxel_size_angstrom)",
+    )
+    radius = parser.add_mutually_exclusive_group()
+    radius.add_argument(
+        "--match-radius",
+        type=float,
+        metavar="Å",
+        help="match radius in Å (default: 100 Å, PickET's simulated-data setting)",
+    )
+    radius.add_argument(
+        "--match-radius-fraction",
+        type=float,
+        metavar="F",
+        help="match radius as a fraction of each truth particle's radius_angstrom",
+    )
+    parser.add_argument(
+        "--beta", type=float, default=1.0, metavar="B", help="F-beta weight, > 1 favours recall (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--classes", metavar="A,B", help="score only these truth classes (incomplete annotation: read relative recall)"
+    )
+    parser.add_argument(
+        "--z-slab",
+        type=int,
+        nargs=2,
+        metavar=("Z0", "Z1"),
+        help="evaluate slices [Z0, Z1) only (half-open; needs --tomogram)",
+    )
+    parser.add_argument(
+        "--particle-radius",
+        type=float,
+        metavar="Å",
+        help="particle radius in Å for the DoG baseline's widths (default: σ 3 and 6 voxels)",
+    )
+    parser.add_argument(
+        "--random-draws",
+        type=int,
+        default=20,
+        metavar="N",
+        help="random draws averaged for relative recall (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random baseline and draws (default: %(default)s)"
+    )
+    parser.add_argument("--out", metavar="PREFIX", help="write PREFIX.csv and PREFIX.json")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def pick_files(paths: list[str]) -> dict[str, Path]:
+    """Map workflow name (file stem) to file, expanding pick-run folders to ``picks/*.csv``."""
+    files: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted((path / "picks").glob("*.csv"))
+            if not found:
+                raise UnpickInputError(
+                    f"{path}: no picks/*.csv inside; expected a pick-run folder (RUN/picks/<workflow>.csv) "
+                    "or a pick file"
+                )
+        elif path.is_file():
+            found = [path]
+        else:
+            raise UnpickInputError(f"{path}: no such pick file or folder; check the path")
+        for file in found:
+            if file.stem in files:
+                raise UnpickInputError(
+                    f"{file}: workflow name {file.stem!r} also comes from {files[file.stem]}; rename one of them"
+                )
+            files[file.stem] = file
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from .. import evaluate, io
+
+    if args.z_slab is not None and not args.tomogram:
+        raise UnpickInputError("--z-slab needs --tomogram (the tomogram shape bounds the slab)")
+    files = pick_files(args.picks)
+    tomogram = io.read_tomogram(args.tomogram, voxel_size_angstrom=args.voxel_size) if args.tomogram else None
+    shape = tomogram.shape if tomogram is not None else None
+    if tomogram is not None:
+        clash = sorted(set(files) & set(evaluate.BASELINE_NAMES))
+        if clash:
+            raise UnpickInputError(
+                f"picks named {', '.join(clash)} clash with the baselines added by --tomogram; rename those files"
+            )
+    voxel = args.voxel_size if tomogram is None else tomogram.voxel_size_angstrom
+    picks = {
+        name: io.read_truth(path, voxel_size_angstrom=voxel, volume_shape_zyx=shape) for name, path in files.items()
+    }
+    if voxel is None:
+        voxel = _voxel_size_from_picks(picks)
+    truth = io.read_truth(args.truth, voxel_size_angstrom=voxel, volume_shape_zyx=shape)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    if tomogram is not None:
+        n_random = int(round(float(np.median([len(p) for p in picks.values()]))))
+        picks.update(
+            evaluate.baseline_picks(
+                tomogram.data,
+                n_random=n_random,
+                voxel_size_angstrom=voxel,
+                particle_radius_angstrom=args.particle_radius,
+                rng=args.seed,
+                z_range=args.z_slab,
+            )
+        )
+    table = evaluate.evaluate_workflows(
+        picks, truth, voxel_size_angstrom=voxel, match_radius_angstrom=args.match_radius,
+        match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, z_range=args.z_slab,
+        classes=classes, beta=args.beta, n_random_draws=args.random_draws, rng=args.seed,
+    )  # fmt: skip
+    metric = "relative_recall" if classes and tomogram is not None else "f1"
+    line = evaluate.verdict(table, metric=metric)
+    print(evaluate.format_table(table, sort_by=metric))
+    if tomogram is None:
+        print("(no --tomogram: no baselines, no relative recall)")
+    print(line)
+    if args.out:
+        settings = {
+            "truth": str(args.truth), "tomogram": args.tomogram, "voxel_size_angstrom": voxel,
+            "match_radius_angstrom": args.match_radius, "match_radius_fraction": args.match_radius_fraction,
+            "default_match_radius_angstrom": evaluate.DEFAULT_MATCH_RADIUS_ANGSTROM, "beta": args.beta,
+            "classes": classes, "z_slab": args.z_slab, "random_draws": args.random_draws, "seed": args.seed,
+            "picks": {name: str(path) for name, path in files.items()},
+        }  # fmt: skip
+        records = table.reset_index().astype(object).where(table.reset_index().notna(), None).to_dict(orient="records")
+        report = {"settings": settings, "sorted_by": metric, "verdict": line, "rows": records}
+        csv_path, json_path = Path(f"{args.out}.csv"), Path(f"{args.out}.json")
+        with io.atomic_write(csv_path) as tmp:
+            table.to_csv(tmp)
+        with io.atomic_write(json_path) as tmp:
+            tmp.write_text(json.dumps(report, indent=2, default=_json_default, allow_nan=False))
+        print(f"wrote {csv_path} and {json_path}")
+    return 0
+
+
+def _voxel_size_from_picks(picks: dict) -> float:
+    """The single voxel size recorded in the picks tables' ``voxel_size_angstrom`` columns."""
+    values = {
+        float(v) for table in picks.values() if "voxel_size_angstrom" in table.columns
+        for v in table["voxel_size_angstrom"].dropna().unique()
+    }  # fmt: skip
+    if len(values) != 1:
+        found = ", ".join(f"{v:g}" for v in sorted(values)) or "none"
+        raise UnpickInputError(f"voxel size: the picks files record {found}; give --voxel-size (Å) or --tomogram")
+    return values.pop()
+
+
+def _json_default(value):
+    """JSON for NumPy scalars."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
