@@ -108,11 +108,10 @@ def pick_files(paths: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     import numpy as np
 
     from .. import evaluate, io
+    from ..workflows._files import write_evaluation
 
     if args.z_slab is not None and not args.tomogram:
         raise UnpickInputError("--z-slab needs --tomogram (the tomogram shape bounds the slab)")
@@ -164,13 +163,9 @@ def run(args: argparse.Namespace) -> int:
             "classes": classes, "z_slab": args.z_slab, "random_draws": args.random_draws, "seed": args.seed,
             "picks": {name: str(path) for name, path in files.items()},
         }  # fmt: skip
-        records = table.reset_index().astype(object).where(table.reset_index().notna(), None).to_dict(orient="records")
-        report = {"settings": settings, "sorted_by": metric, "verdict": line, "rows": records}
-        csv_path, json_path = Path(f"{args.out}.csv"), Path(f"{args.out}.json")
-        with io.atomic_write(csv_path) as tmp:
-            table.to_csv(tmp)
-        with io.atomic_write(json_path) as tmp:
-            tmp.write_text(json.dumps(report, indent=2, default=_json_default, allow_nan=False))
+        csv_path, json_path = write_evaluation(
+            table, args.out, report={"settings": settings, "sorted_by": metric, "verdict": line}
+        )
         print(f"wrote {csv_path} and {json_path}")
     return 0
 
@@ -185,10 +180,3 @@ def _voxel_size_from_picks(picks: dict) -> float:
         found = ", ".join(f"{v:g}" for v in sorted(values)) or "none"
         raise UnpickInputError(f"voxel size: the picks files record {found}; give --voxel-size (Å) or --tomogram")
     return values.pop()
-
-
-def _json_default(value):
-    """JSON for NumPy scalars."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

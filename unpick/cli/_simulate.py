@@ -111,8 +111,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from .._shared import UnpickInputError
-    from ..io import atomic_write, write_mrc
     from ..synthetic import CATALOGUE, SimulationConfig, simulate_tomogram
+    from ..workflows._files import save_simulation
 
     if not args.name or Path(args.name).name != args.name:
         raise UnpickInputError(f"--name: expected a plain file name without folders, got {args.name!r}")
@@ -136,27 +136,14 @@ def run(args: argparse.Namespace) -> int:
         raise UnpickInputError(f"OUT_DIR {out_dir}: cannot create the folder ({err}); choose another path") from err
     tomogram = simulate_tomogram(config)
 
-    mrc_path = out_dir / f"{args.name}.mrc"
-    truth_path = out_dir / f"{args.name}_particles.csv"
-    config_path = out_dir / f"{args.name}_config.yaml"
-    write_mrc(mrc_path, tomogram.volume, voxel_size_angstrom=config.voxel_size_angstrom)
-    truth = tomogram.truth[["x", "y", "z"]].copy()
-    for axis in ("x", "y", "z"):
-        truth[f"{axis}_angstrom"] = truth[axis] * config.voxel_size_angstrom
-    truth["class"] = tomogram.truth["class"]
-    truth["radius_angstrom"] = tomogram.truth["radius_angstrom"]
-    truth["voxel_size_angstrom"] = config.voxel_size_angstrom
-    with atomic_write(truth_path) as tmp:
-        truth.to_csv(tmp, index=False)
-    with atomic_write(config_path) as tmp:
-        Path(tmp).write_text(config.to_yaml(), encoding="utf-8")
+    mrc_path, truth_path, config_path = save_simulation(tomogram, out_dir, args.name)
     logger.info(
         "wrote %s (%s voxels at %g Å), %s (%d particles, %.1f%% of the volume) and %s",
         mrc_path,
         "x".join(map(str, config.shape_zyx)),
         config.voxel_size_angstrom,
         truth_path,
-        len(truth),
+        len(tomogram.truth),
         100 * tomogram.occupancy,
         config_path,
     )

@@ -1,0 +1,201 @@
+"""The twelve workflows end to end on simulated tomograms with exact ground truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from unpick._shared import UnpickInputError, picks_zyx
+from unpick.evaluate import random_points, score_points
+from unpick.synthetic import SimulationConfig, simulate_tomogram
+from unpick.workflows import (
+    WORKFLOW_NAMES,
+    PickConfig,
+    parse_workflows,
+    pick_tomogram,
+    run_pick,
+)
+
+SMALL_SAMPLE = 20_000
+
+
+def small_config(**changes) -> PickConfig:
+    """Defaults with a smaller clustering sample so the tests stay fast."""
+    config = PickConfig()
+    config = config.replace(
+        kmeans=config.kmeans.replace(sample_voxels=SMALL_SAMPLE),
+        gmm=config.gmm.replace(sample_voxels=SMALL_SAMPLE),
+    )
+    return config.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def large_particles():
+    """Low-noise tomogram of large solid particles (ribosome-like), protein dark."""
+    return simulate_tomogram(
+        SimulationConfig(
+            shape_zyx=(48, 128, 128), particle_classes=("large-solid",), n_particles=24,
+            noise=0.3, n_fiducials=0, membrane=False, seed=3,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return simulate_tomogram(SimulationConfig(shape_zyx=(48, 112, 112), n_particles=30, noise=0.5, seed=5))
+
+
+def test_parse_workflows_all_and_subsets():
+    assert len(parse_workflows("all")) == 12
+    assert [w.name for w in parse_workflows("gabor-kmeans-ws,fft-gmm-cc,gabor-kmeans-ws")] == [
+        "fft-gmm-cc",
+        "gabor-kmeans-ws",
+    ]
+    assert set(WORKFLOW_NAMES) == {f"{f}-{c}-{e}" for f in ("intensities", "fft", "gabor")
+                                   for c in ("kmeans", "gmm") for e in ("cc", "ws")}
+
+
+def test_unknown_workflow_lists_valid_names():
+    with pytest.raises(UnpickInputError, match=r"unknown workflow\(s\) gabor-kmeans-xx; valid names .*gabor-kmeans-ws"):
+        parse_workflows("gabor-kmeans-xx")
+
+
+def test_pick_config_round_trips_through_yaml(tmp_path):
+    config = small_config(fit_z_range=(4, 40), seed=7).with_particle_radius(90.0)
+    path = tmp_path / "pick.yaml"
+    path.write_text(config.to_yaml())
+    assert PickConfig.from_file(path) == config
+
+
+def test_gabor_kmeans_ws_recovers_large_particles(large_particles):
+    sim = large_particles
+    radius_angstrom = float(sim.truth["radius_angstrom"].iloc[0])
+    result = pick_tomogram(
+        sim.volume, voxel_size_angstrom=sim.voxel_size_angstrom, workflows="gabor-kmeans-ws",
+        config=small_config().with_particle_radius(radius_angstrom),
+    )
+    picks = result.picks["gabor-kmeans-ws"]
+    half_radius = 0.5 * radius_angstrom / sim.voxel_size_angstrom
+    scores = score_points(picks_zyx(picks), picks_zyx(sim.truth), radius_voxels=half_radius)
+    assert scores["recall"] >= 0.9, scores
+    assert scores["precision"] >= 0.8, scores
+    # centroids are floats, scores are mean confidences in (0, 1], sizes are voxel counts
+    assert not np.allclose(picks["x"], np.round(picks["x"]))
+    assert picks["score"].between(0, 1).all() and (picks["score"] > 0).all()
+    assert (picks["size"] > 0).all()
+
+
+def test_every_workflow_beats_random_picking(mixed):
+    sim = mixed
+    radius_voxels = 100.0 / sim.voxel_size_angstrom
+    result = pick_tomogram(sim.volume, voxel_size_angstrom=sim.voxel_size_angstrom, workflows="all",
+                           config=small_config().with_particle_radius(60.0))
+    assert sorted(result.picks) == sorted(WORKFLOW_NAMES)
+    truth = picks_zyx(sim.truth)
+    for name, picks in result.picks.items():
+        assert len(picks) > 0, name
+        ours = score_points(picks_zyx(picks), truth, radius_voxels=radius_voxels)["f1"]
+        random_f1 = np.mean([
+            score_points(random_points(len(picks), sim.volume.shape, rng=seed), truth,
+                         radius_voxels=radius_voxels)["f1"]
+            for seed in range(5)
+        ])
+        assert ours > random_f1 + 0.1, (name, ours, random_f1)
+
+
+def test_all_runs_each_segmentation_once_and_subset_matches_full_run(mixed):
+    sim = mixed
+    config = small_config()
+    full = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, workflows="all", config=config)
+    assert sorted(full.record["segmentations"]) == sorted(
+        f"{f}-{c}" for f in ("intensities", "fft", "gabor") for c in ("kmeans", "gmm"))
+    assert sorted(full.record["features"]) == ["fft", "gabor", "intensities"]
+    alone = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, workflows="fft-gmm-ws", config=config)
+    again = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, workflows="fft-gmm-ws", config=config)
+    assert alone.picks["fft-gmm-ws"].equals(full.picks["fft-gmm-ws"])
+    assert alone.picks["fft-gmm-ws"].equals(again.picks["fft-gmm-ws"])
+
+
+@pytest.mark.parametrize("protein_dark", [True, False])
+def test_auto_particle_cluster_follows_protein_contrast(protein_dark):
+    sim = simulate_tomogram(SimulationConfig(
+        shape_zyx=(40, 96, 96), particle_classes=("large-solid", "small-solid"), n_particles=16,
+        noise=0.3, membrane=False, n_fiducials=0, protein_dark=protein_dark, seed=11))
+    result = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, workflows="intensities-kmeans-cc",
+                           config=small_config(), keep_segmentations=True)
+    segmentation = result.segmentations["intensities-kmeans"]
+    particle = sim.particle_mask
+    inside = segmentation.mask[particle].mean()
+    outside = segmentation.mask[~particle].mean()
+    assert inside > 0.5 and outside < 0.1, (inside, outside)
+    decision = result.record["segmentations"]["intensities-kmeans"]["particle_cluster"]
+    assert decision["rule"] == "auto"
+
+
+def test_pick_z_slab_restricts_picks_and_fit_slab_is_recorded(mixed):
+    sim = mixed
+    config = small_config(fit_z_range=(10, 40), pick_z_range=(20, 30))
+    result = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, workflows="intensities-kmeans-cc", config=config)
+    z = result.picks["intensities-kmeans-cc"]["z"]
+    assert len(z) > 0 and z.between(20 - 0.5, 30 - 0.5).all()
+    assert result.record["fit_z_range"] == [10, 40]
+
+
+def test_run_pick_writes_picks_masks_and_job_record(tmp_path, mixed):
+    from unpick.io import read_picks_csv, read_tomogram, write_mrc
+
+    src = tmp_path / "rec_sim01.mrc"
+    write_mrc(src, mixed.volume, voxel_size_angstrom=10.0)
+    run = run_pick(src, tmp_path / "out", workflows="intensities-kmeans-cc,gabor-gmm-ws",
+                   config=small_config(), formats=("csv", "star"), progress=False)
+    assert run.out_dir == tmp_path / "out" / "sim01"
+    job = json.loads(run.job_file.read_text())
+    assert job["workflows"] == ["intensities-kmeans-cc", "gabor-gmm-ws"]
+    assert job["voxel_size_source"] == "header"
+    assert set(job["segmentations"]) == {"intensities-kmeans", "gabor-gmm"}
+    assert "particle_cluster" in job["segmentations"]["gabor-gmm"]
+    assert job["config"]["seed"] == 0 and job["versions"]["numpy"]
+    back = read_picks_csv(run.out_dir / "picks" / "gabor-gmm-ws.csv")
+    np.testing.assert_allclose(back[["x", "y", "z"]].to_numpy(),
+                               run.result.picks["gabor-gmm-ws"][["x", "y", "z"]].to_numpy(), atol=1e-6)
+    assert (run.out_dir / "picks" / "gabor-gmm-ws.star").exists()
+    mask = read_tomogram(run.out_dir / "masks" / "gabor-gmm.mrc").data
+    assert mask.shape == mixed.volume.shape and set(np.unique(mask)) <= {0.0, 1.0}
+
+
+def test_radius_larger_than_volume_is_refused(mixed):
+    with pytest.raises(UnpickInputError, match="larger than the volume"):
+        pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, config=small_config().with_particle_radius(5000.0))
+
+
+def test_z_slab_outside_volume_is_refused(mixed):
+    with pytest.raises(UnpickInputError, match=r"pick z-slab: expected 0 <= z0 < z1 <= 48"):
+        pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, config=small_config(pick_z_range=(40, 60)))
+    with pytest.raises(UnpickInputError, match="half-open range"):
+        small_config(fit_z_range=(30, 30))
+
+
+def test_constant_volume_says_no_contrast():
+    with pytest.raises(UnpickInputError, match="no contrast"):
+        pick_tomogram(np.full((16, 32, 32), 3.0, np.float32), voxel_size_angstrom=10.0, config=small_config())
+
+
+def test_empty_particle_mask_gives_zero_picks_and_a_warning(tmp_path, caplog, mixed):
+    # force the larger (background) cluster to be called particle, then ask for picks only where the
+    # tomogram is a flat border band: no particle voxels can survive
+    from unpick.io import write_mrc
+
+    volume = mixed.volume.copy()
+    src = tmp_path / "flat.mrc"
+    write_mrc(src, volume, voxel_size_angstrom=10.0)
+    config = small_config(pick_z_range=(0, 2))
+    with caplog.at_level(logging.WARNING):
+        run = run_pick(src, tmp_path / "out", workflows="intensities-kmeans-cc", config=config, progress=False)
+    assert len(run.result.picks["intensities-kmeans-cc"]) == 0
+    assert "no voxel was called particle" in caplog.text
+    text = (run.out_dir / "picks" / "intensities-kmeans-cc.csv").read_text().splitlines()
+    assert text[0].startswith("x,y,z") and len(text) == 1
+    assert run.job_file.exists()

@@ -1,0 +1,77 @@
+"""PickConfig: every option of a pick run, one frozen config per stage, serialisable."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .._shared import StageConfig, UnpickInputError, check_positive
+from ..cluster import ClusterConfig
+from ..features import FeatureConfig, PreprocessConfig
+from ..instances import InstanceConfig
+
+
+# EM over 63-125 features costs ~10x a K-Means fit per sample voxel; 50 000 voxels keep its fit
+# within seconds with no loss of F1 on the simulated sets (benchmarks/README.md).
+GMM_SAMPLE_VOXELS = 50_000
+
+
+def _z_range_or_none(value, name: str):
+    if value is None:
+        return None
+    if len(value) != 2 or int(value[0]) >= int(value[1]) or int(value[0]) < 0:
+        raise UnpickInputError(f"{name}: expected a half-open range [z0, z1) with 0 <= z0 < z1, got {list(value)}")
+    return (int(value[0]), int(value[1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class PickConfig(StageConfig):
+    """All options of ``unpick pick``; stage configs are nested and round-trip through YAML/JSON.
+
+    ``fit_z_range`` bounds the voxels used to fit (Gabor selection, clustering sample);
+    ``pick_z_range`` bounds where picks may lie. Both are half-open ``[z0, z1)`` slices.
+    ``particle_radius_angstrom`` sets size filters and the watershed spacing of both extractors.
+    """
+
+    preprocess: PreprocessConfig = PreprocessConfig()
+    intensities: FeatureConfig = FeatureConfig(mode="intensities")
+    fft: FeatureConfig = FeatureConfig(mode="fft")
+    gabor: FeatureConfig = FeatureConfig(mode="gabor")
+    kmeans: ClusterConfig = ClusterConfig(method="kmeans")
+    gmm: ClusterConfig = ClusterConfig(method="gmm", sample_voxels=GMM_SAMPLE_VOXELS)
+    cc: InstanceConfig = InstanceConfig(method="cc")
+    ws: InstanceConfig = InstanceConfig(method="ws")
+    fit_z_range: tuple[int, int] | None = None
+    pick_z_range: tuple[int, int] | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fit_z_range", _z_range_or_none(self.fit_z_range, "fit_z_range"))
+        object.__setattr__(self, "pick_z_range", _z_range_or_none(self.pick_z_range, "pick_z_range"))
+        for mode in ("intensities", "fft", "gabor"):
+            got = getattr(self, mode).mode
+            if got != mode:
+                raise UnpickInputError(f"{mode}: expected a FeatureConfig with mode={mode!r}, got mode={got!r}")
+        for method in ("kmeans", "gmm"):
+            if getattr(self, method).method != method:
+                raise UnpickInputError(f"{method}: expected a ClusterConfig with method={method!r}")
+        for method in ("cc", "ws"):
+            if getattr(self, method).method != method:
+                raise UnpickInputError(f"{method}: expected an InstanceConfig with method={method!r}")
+
+    def with_particle_radius(self, radius_angstrom: float | None) -> "PickConfig":
+        """A copy whose extractors both use ``radius_angstrom`` (None: no radius-derived filters)."""
+        if radius_angstrom is not None:
+            check_positive(radius_angstrom, "particle radius", unit="Å")
+        return self.replace(
+            cc=self.cc.replace(particle_radius_angstrom=radius_angstrom),
+            ws=self.ws.replace(particle_radius_angstrom=radius_angstrom),
+        )
+
+    def feature_config(self, mode: str) -> FeatureConfig:
+        return getattr(self, mode)
+
+    def cluster_config(self, method: str) -> ClusterConfig:
+        return getattr(self, method)
+
+    def instance_config(self, method: str) -> InstanceConfig:
+        return getattr(self, method)

@@ -1,0 +1,53 @@
+"""The twelve workflow names: feature mode × clusterer × instance extractor."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterable, NamedTuple
+
+from .._shared import UnpickInputError
+
+FEATURE_MODES = ("intensities", "fft", "gabor")
+CLUSTERERS = ("kmeans", "gmm")
+EXTRACTORS = ("cc", "ws")
+
+
+class Workflow(NamedTuple):
+    """One workflow, e.g. ``Workflow('gabor', 'kmeans', 'ws')`` named ``gabor-kmeans-ws``."""
+
+    feature: str
+    clusterer: str
+    extractor: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.feature}-{self.clusterer}-{self.extractor}"
+
+    @property
+    def segmentation(self) -> str:
+        """Name of the semantic segmentation it extracts from, e.g. ``gabor-kmeans``."""
+        return f"{self.feature}-{self.clusterer}"
+
+
+ALL_WORKFLOWS = tuple(Workflow(*combo) for combo in itertools.product(FEATURE_MODES, CLUSTERERS, EXTRACTORS))
+WORKFLOW_NAMES = tuple(w.name for w in ALL_WORKFLOWS)
+
+
+def parse_workflows(spec: str | Iterable[str]) -> tuple[Workflow, ...]:
+    """Parse ``'all'``, ``'gabor-kmeans-ws'``, ``'a,b'`` or a list of names into workflows.
+
+    Order follows the canonical order of the twelve; duplicates are dropped.
+    """
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip().lower() for n in names if n.strip()]
+    if not names:
+        raise UnpickInputError("workflows: expected 'all' or at least one workflow name, got nothing")
+    if "all" in names:
+        return ALL_WORKFLOWS
+    unknown = [n for n in names if n not in WORKFLOW_NAMES]
+    if unknown:
+        raise UnpickInputError(
+            f"workflows: unknown workflow(s) {', '.join(unknown)}; valid names are 'all' or "
+            f"{', '.join(WORKFLOW_NAMES)}"
+        )
+    return tuple(w for w in ALL_WORKFLOWS if w.name in names)

@@ -1,0 +1,174 @@
+"""Run any subset of the twelve workflows on one volume: each feature mode once, each segmentation once."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from .._shared import UnpickInputError, check_positive, check_volume, check_z_range, get_backend, make_picks
+from ..features import preprocess
+from ..instances import extract_instances
+from ._config import PickConfig
+from ._names import FEATURE_MODES, Workflow, parse_workflows
+from ._segment import CONFIDENCE_LEVELS, Segmentation, segment_mode
+
+logger = logging.getLogger(__name__)
+
+_VERSIONED = ("numpy", "scipy", "scikit-learn", "scikit-image", "mrcfile", "pandas")
+
+
+@dataclass
+class PickResult:
+    """Picks per workflow name and the job record (parameters, versions, decisions, timings)."""
+
+    picks: dict[str, pd.DataFrame]
+    record: dict[str, Any]
+    segmentations: dict[str, Segmentation] = field(default_factory=dict)
+
+
+def pick_tomogram(
+    volume: np.ndarray,
+    *,
+    voxel_size_angstrom: float,
+    workflows: str | Iterable[str] = "gabor-kmeans-ws",
+    config: PickConfig | None = None,
+    tomogram: str = "",
+    device: str = "cpu",
+    progress: bool = False,
+    keep_segmentations: bool = False,
+    on_segmentation: Callable[[Segmentation], None] | None = None,
+) -> PickResult:
+    """Pick particles in ``volume`` (Z, Y, X) with the chosen workflows.
+
+    Parameters
+    ----------
+    volume : array (Z, Y, X)
+        The tomogram (any real dtype; a float32 memmap is read, never copied whole).
+    voxel_size_angstrom : float
+        Voxel edge in Å; converts ``particle_radius_angstrom`` into voxels.
+    workflows : str or list of str
+        ``'all'``, one name like ``'gabor-kmeans-ws'``, a comma list, or a list of names.
+    on_segmentation : callable, optional
+        Called with each semantic segmentation as soon as it exists (e.g. to write its mask), so
+        that masks need not all be held in memory; ``keep_segmentations`` keeps them in the result.
+
+    Returns
+    -------
+    PickResult
+        ``picks[name]`` is a picks table (x, y, z in voxels, score = mean particle confidence in
+        the instance, size in voxels); ``record`` is JSON-serialisable.
+    """
+    config = config or PickConfig()
+    chosen = parse_workflows(workflows)
+    volume = check_volume(volume, name=tomogram or "volume")
+    voxel_size_angstrom = check_positive(voxel_size_angstrom, "voxel size", unit="Å")
+    _check_radius_fits(config, volume.shape, voxel_size_angstrom)
+    fit_z_range = check_z_range(config.fit_z_range, volume.shape[0], name="fit z-slab")
+    pick_z_range = check_z_range(config.pick_z_range, volume.shape[0], name="pick z-slab")
+    backend = get_backend(device)
+
+    timings: dict[str, Any] = {}
+    start = time.perf_counter()
+    pre = preprocess(volume, config=config.preprocess, backend=backend, rng=config.seed)
+    timings["preprocess"] = time.perf_counter() - start
+
+    record: dict[str, Any] = {
+        "unpick_version": __version__,
+        "versions": _versions(),
+        "python": platform.python_version(),
+        "tomogram": tomogram,
+        "shape_zyx": list(volume.shape),
+        "voxel_size_angstrom": voxel_size_angstrom,
+        "device": backend.device_name,
+        "workflows": [w.name for w in chosen],
+        "config": config.to_dict(),
+        "fit_z_range": list(fit_z_range),
+        "pick_z_range": list(pick_z_range),
+        "features": {},
+        "segmentations": {},
+        "picks": {},
+        "timings_s": timings,
+    }
+    picks: dict[str, pd.DataFrame] = {}
+    kept: dict[str, Segmentation] = {}
+    for mode in FEATURE_MODES:
+        in_mode = [w for w in chosen if w.feature == mode]
+        if not in_mode:
+            continue
+        clusterers = tuple(dict.fromkeys(w.clusterer for w in in_mode))
+        segmentations, mode_record = segment_mode(
+            pre, mode=mode, clusterers=clusterers, config=config, fit_z_range=fit_z_range,
+            pick_z_range=pick_z_range, backend=backend, progress=progress,
+        )
+        record["features"][mode] = mode_record
+        timings[mode] = mode_record["timings_s"]
+        for segmentation in segmentations:
+            record["segmentations"][segmentation.name] = {
+                "particle_cluster": segmentation.decision,
+                "particle_voxel_fraction": segmentation.particle_fraction,
+            }
+            if segmentation.particle_fraction == 0:
+                logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
+            for workflow in (w for w in in_mode if w.segmentation == segmentation.name):
+                start = time.perf_counter()
+                picks[workflow.name] = _extract(segmentation, workflow, config, voxel_size_angstrom, tomogram)
+                timings[workflow.name] = time.perf_counter() - start
+                record["picks"][workflow.name] = len(picks[workflow.name])
+                logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
+            if on_segmentation is not None:
+                on_segmentation(segmentation)
+            if keep_segmentations:
+                kept[segmentation.name] = segmentation
+        del segmentations
+    return PickResult(picks=picks, record=record, segmentations=kept)
+
+
+def _extract(
+    segmentation: Segmentation, workflow: Workflow, config: PickConfig, voxel_size_angstrom: float, tomogram: str
+) -> pd.DataFrame:
+    """Instances of one segmentation with the workflow's extractor, as a picks table."""
+    instances = extract_instances(
+        segmentation.mask,
+        config=config.instance_config(workflow.extractor),
+        voxel_size_angstrom=voxel_size_angstrom,
+        confidence=segmentation.confidence,
+    )
+    return make_picks(
+        instances.centroids_zyx,
+        voxel_size_angstrom=voxel_size_angstrom,
+        score=np.asarray(instances.scores, dtype=np.float64) / CONFIDENCE_LEVELS,
+        size=instances.sizes,
+        workflow=workflow.name,
+        tomogram=tomogram,
+    )
+
+
+def _check_radius_fits(config: PickConfig, shape: tuple[int, ...], voxel_size_angstrom: float) -> None:
+    radius = config.cc.particle_radius_angstrom or config.ws.particle_radius_angstrom
+    if radius is None:
+        return
+    radius_voxels = radius / voxel_size_angstrom
+    if 2 * radius_voxels > min(shape):
+        raise UnpickInputError(
+            f"particle radius: {radius:g} Å = {radius_voxels:.1f} voxels at {voxel_size_angstrom:g} Å/voxel, "
+            f"so a particle is larger than the volume {tuple(shape)}; check --particle-radius (Å) and --voxel-size"
+        )
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out

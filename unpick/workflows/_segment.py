@@ -1,0 +1,122 @@
+"""Semantic segmentation of one feature mode: fit clusterers on a voxel sample, predict chunk by chunk."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._shared import Backend, to_numpy
+from ..cluster import fit_clusterer, zero_border
+from ..features import build_feature_bank, sample_interior_voxels
+from ._config import PickConfig
+from ._names import FEATURE_MODES
+
+logger = logging.getLogger(__name__)
+
+CONFIDENCE_LEVELS = 255  # confidence is stored quantised in a uint8 volume: 1 byte per voxel
+HALO = 2  # voxels within this distance of a face have no full 5³ neighbourhood
+
+
+@dataclass
+class Segmentation:
+    """A binary particle mask (uint8 0/1) with a quantised per-voxel confidence (uint8, /255)."""
+
+    name: str
+    mask: np.ndarray
+    confidence: np.ndarray
+    decision: dict[str, Any]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def particle_fraction(self) -> float:
+        return float(np.count_nonzero(self.mask)) / self.mask.size
+
+
+def mode_rng(seed: int, mode: str) -> np.random.Generator:
+    """One generator per feature mode, so a subset of workflows reproduces the full run exactly."""
+    return np.random.default_rng([seed, FEATURE_MODES.index(mode)])
+
+
+def segment_mode(
+    volume: np.ndarray,
+    *,
+    mode: str,
+    clusterers: tuple[str, ...],
+    config: PickConfig,
+    fit_z_range: tuple[int, int],
+    pick_z_range: tuple[int, int],
+    backend: Backend,
+    progress: bool = False,
+) -> tuple[list[Segmentation], dict[str, Any]]:
+    """Segment the preprocessed ``volume`` (Z, Y, X) with feature ``mode`` and each clusterer.
+
+    Features of the fit sample come from explicit neighbourhoods; the full volume is streamed in
+    z-chunks, so memory is one chunk of features plus one uint8 mask and confidence per clusterer.
+    Returns the segmentations and a record (feature bank, sample size, timings) for the job file.
+    """
+    rng = mode_rng(config.seed, mode)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    bank = build_feature_bank(volume, config=config.feature_config(mode), rng=rng, fit_z_range=fit_z_range, backend=backend)
+    timings["feature_bank"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    n_sample = max(config.cluster_config(c).sample_voxels for c in clusterers)
+    sample_idx = sample_interior_voxels(volume.shape, n_sample, rng=rng, z_range=fit_z_range)
+    sample_features = bank.at_voxels(volume, sample_idx)
+    sample_intensity = np.asarray(volume[tuple(sample_idx.T)], dtype=np.float32)
+    timings["sample_features"] = time.perf_counter() - start
+
+    fitted = {}
+    for name in clusterers:
+        start = time.perf_counter()
+        cfg = config.cluster_config(name)
+        rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, rng)
+        fitted[name] = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=rng)
+        timings[f"fit_{name}"] = time.perf_counter() - start
+        logger.info("%s-%s: %s", mode, name, fitted[name].decision.get("reason", fitted[name].decision))
+
+    start = time.perf_counter()
+    masks = {name: np.zeros(volume.shape, dtype=np.uint8) for name in clusterers}
+    confidences = {name: np.zeros(volume.shape, dtype=np.uint8) for name in clusterers}
+    z_lo, z_hi = max(pick_z_range[0], HALO), min(pick_z_range[1], volume.shape[0] - HALO)
+    plane = volume.shape[1:]
+    # a pick slab inside the border band has no voxel with a full neighbourhood: nothing to predict
+    chunks = bank.iter_chunks(volume, z_range=(z_lo, z_hi), backend=backend) if z_lo < z_hi else ()
+    with tqdm(total=z_hi - z_lo, desc=f"{mode} features", unit="slice", disable=not progress, leave=False) as bar:
+        for z0, z1, features in chunks:
+            for name, model in fitted.items():
+                is_particle, confidence = model.predict_chunk(features, backend=backend)
+                masks[name][z0:z1] = to_numpy(is_particle).reshape(z1 - z0, *plane)
+                quantised = backend.xp.rint(confidence * CONFIDENCE_LEVELS).astype(backend.xp.uint8)
+                confidences[name][z0:z1] = to_numpy(quantised).reshape(z1 - z0, *plane)
+            del features  # free this chunk before the next one is computed
+            bar.update(z1 - z0)
+    for name in clusterers:
+        zero_border(masks[name], width=HALO)
+    timings["predict"] = time.perf_counter() - start
+
+    segmentations = [
+        Segmentation(f"{mode}-{name}", masks[name], confidences[name], fitted[name].decision,
+                     {"fit": timings[f"fit_{name}"]})
+        for name in clusterers
+    ]
+    record = {
+        "feature_bank": bank.to_record(),
+        "n_features": bank.n_features,
+        "sample_voxels": int(len(sample_idx)),
+        "timings_s": timings,
+    }
+    return segmentations, record
+
+
+def _subsample_rows(n_available: int, n_wanted: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a seeded subset of ``n_wanted`` rows (all rows when fewer are available)."""
+    if n_wanted >= n_available:
+        return np.arange(n_available)
+    return np.sort(rng.choice(n_available, size=n_wanted, replace=False))
