@@ -1,0 +1,97 @@
+"""``unpick infer``: a trained checkpoint + tomograms -> score maps and picks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+FORMAT_ALIASES = {"json": "copick"}  # the copick picks file is a .json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "infer",
+        help="pick tomograms with a trained deep-picker checkpoint",
+        description=(
+            "Predict a particle-probability map of each tomogram (overlap-tile, blended seams), find "
+            "its peaks (mean-pool + max-pool NMS, de-duplication within the particle radius, score "
+            "threshold) and write OUT_DIR/<tomogram>_scores.mrc and OUT_DIR/<tomogram>_picks.<ext>."
+        ),
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT.pt", help="checkpoint written by 'unpick train'")
+    parser.add_argument("tomograms", nargs="+", metavar="TOMO.mrc", help="tomogram file(s), MRC/REC")
+    parser.add_argument("--out-dir", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--threshold", type=float, metavar="P",
+        help="minimum peak score (pooled probability, 0-1); default: Otsu on the log peak scores",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tile", type=int, metavar="VOXELS", help="tile edge in voxels, a multiple of 8 (default: checkpoint's)"
+    )
+    parser.add_argument("--overlap", type=int, metavar="VOXELS", help="tile overlap in voxels (default: checkpoint's)")
+    parser.add_argument(
+        "--batch", type=int, default=1, metavar="N", help="tiles per forward pass (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--particle-radius", type=float, metavar="Å",
+        help="particle radius in Å for peak de-duplication (default: the training radius)",
+    )  # fmt: skip
+    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one")
+    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="torch device (default: checkpoint's, auto)")
+    parser.add_argument(
+        "--formats", default="csv", metavar="LIST",
+        help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--no-score-map", action="store_true", help="do not write the score map MRC")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .._shared import UnpickInputError, check_choice, check_positive, make_picks
+    from ..deep import find_peaks, load_checkpoint, predict_score_map
+    from ..io import read_tomogram, write_mrc, write_picks
+    from ..workflows._run import PICK_FORMATS
+
+    formats = [FORMAT_ALIASES.get(f.strip(), f.strip()) for f in args.formats.split(",") if f.strip()]
+    if not formats:
+        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, copick, ndjson")
+    for fmt in formats:
+        check_choice(fmt, "--formats", tuple(PICK_FORMATS))
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
+    trained = load_checkpoint(args.checkpoint, device=args.device)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in args.tomograms:
+        tomogram = read_tomogram(path, voxel_size_angstrom=args.voxel_size)
+        voxel = tomogram.voxel_size_angstrom
+        if args.particle_radius is not None:
+            radius = check_positive(args.particle_radius, "--particle-radius", unit="Å") / voxel
+        elif trained.voxel_size_angstrom:
+            radius = trained.radius_voxels * trained.voxel_size_angstrom / voxel
+        else:
+            radius = trained.radius_voxels
+        if trained.voxel_size_angstrom and abs(voxel / trained.voxel_size_angstrom - 1) > 0.05:
+            logger.warning(
+                "%s: voxel size %g Å differs from the training voxel size %g Å; particles look larger or "
+                "smaller than the model learnt (bin the tomogram to match)",
+                tomogram.name, voxel, trained.voxel_size_angstrom,
+            )  # fmt: skip
+        score_map = predict_score_map(trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch)
+        coords, scores = find_peaks(
+            score_map,
+            radius_voxels=radius,
+            threshold=args.threshold if args.threshold is not None else trained.config.peak_threshold,
+        )
+        picks = make_picks(coords, voxel_size_angstrom=voxel, score=scores, workflow="deep", tomogram=tomogram.name)
+        if not args.no_score_map:
+            write_mrc(out_dir / f"{tomogram.name}_scores.mrc", score_map, voxel_size_angstrom=voxel)
+        for fmt in formats:
+            write_picks(out_dir / f"{tomogram.name}_picks{PICK_FORMATS[fmt]}", picks, volume_shape_zyx=tomogram.shape)
+        print(f"{tomogram.name}: {len(picks)} picks -> {out_dir}")
+    return 0

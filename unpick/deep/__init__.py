@@ -1,0 +1,61 @@
+"""PU-trained 3-D ResUNet picker: pseudo-labels -> training -> overlap-tile inference -> peaks.
+
+``DeepConfig`` and the NumPy-only helpers (targets, priors, patches, peaks) import without torch; everything else
+imports torch on first use, so ``import unpick.deep`` stays cheap and torch stays optional.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._config import DeepConfig
+from ._normalise import normalise_volume
+from ._peaks import find_peaks, otsu_threshold
+from ._sampling import PatchSampler, augment_patch, crop_patch
+from ._targets import ClassPriors, build_targets, estimate_priors, rank_weights
+
+# public name -> private module that needs torch (imported on first access)
+_LAZY = {
+    "ResUNet3d": "._model",
+    "resolve_device": "._model",
+    "pn_loss": "._losses",
+    "nnpu_loss": "._losses",
+    "gekl_loss": "._losses",
+    "drop_high_loss_positives": "._losses",
+    "TrainedPicker": "._train",
+    "train_picker": "._train",
+    "predict_score_map": "._infer",
+    "save_checkpoint": "._checkpoint",
+    "load_checkpoint": "._checkpoint",
+    "RefineResult": "._refine",
+    "refine_picks": "._refine",
+}
+
+__all__ = [
+    "ClassPriors",
+    "DeepConfig",
+    "PatchSampler",
+    "augment_patch",
+    "build_targets",
+    "crop_patch",
+    "estimate_priors",
+    "find_peaks",
+    "normalise_volume",
+    "otsu_threshold",
+    "rank_weights",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
