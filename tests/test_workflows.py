@@ -162,6 +162,10 @@ def test_run_pick_writes_picks_masks_and_job_record(tmp_path, mixed):
     np.testing.assert_allclose(back[["x", "y", "z"]].to_numpy(),
                                run.result.picks["gabor-gmm-ws"][["x", "y", "z"]].to_numpy(), atol=1e-6)
     assert (run.out_dir / "picks" / "gabor-gmm-ws.star").exists()
+    assert "report.png" in job["outputs"]
+    from matplotlib.image import imread
+
+    assert imread(run.out_dir / "report.png").shape[2] == 4
     mask = read_tomogram(run.out_dir / "masks" / "gabor-gmm.mrc").data
     assert mask.shape == mixed.volume.shape and set(np.unique(mask)) <= {0.0, 1.0}
 

@@ -74,7 +74,9 @@ class StageConfig:
             raise UnpickInputError(f"{path}: cannot read config ({err}); check the path and YAML syntax") from err
         version = data.get("schema_version", SCHEMA_VERSION) if isinstance(data, dict) else None
         if version != SCHEMA_VERSION:
-            raise UnpickInputError(f"{path}: config schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+            raise UnpickInputError(
+                f"{path}: config schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+            )
         return cls.from_dict(data)
 
 

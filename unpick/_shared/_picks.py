@@ -33,7 +33,9 @@ def make_picks(
     score_arr = np.ones(n) if score is None else np.asarray(score, dtype=np.float64).reshape(-1)
     size_arr = np.zeros(n, dtype=np.int64) if size is None else np.asarray(size).astype(np.int64).reshape(-1)
     if len(score_arr) != n or len(size_arr) != n:
-        raise UnpickInputError(f"picks: score/size must have one value per pick ({n}), got {len(score_arr)}/{len(size_arr)}")
+        raise UnpickInputError(
+            f"picks: score/size must have one value per pick ({n}), got {len(score_arr)}/{len(size_arr)}"
+        )
     return pd.DataFrame(
         {
             "x": coords[:, 2],

@@ -18,9 +18,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default="unpick-demo", metavar="DIR", help="output folder (default: %(default)s)")
     parser.add_argument("-w", "--workflows", default="all", metavar="NAMES", help="workflows to run (default: all)")
-    parser.add_argument("--noise", type=float, default=1.0, metavar="K", help="noise std relative to the signal std (default: %(default)s)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="noise std relative to the signal std (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="simulation and picking seed (default: %(default)s)")
-    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)")
+    parser.add_argument(
+        "--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -31,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from ._pick import summary_table
 
     simulation = DEMO_SIMULATION.replace(noise=args.noise, seed=args.seed)
-    result = run_demo(args.out, simulation=simulation, workflows=args.workflows,
-                      config=PickConfig(seed=args.seed), device=args.device)
+    result = run_demo(
+        args.out, simulation=simulation, workflows=args.workflows, config=PickConfig(seed=args.seed), device=args.device
+    )
     print(summary_table(result.pick_run.result.record))
     print()
     print(result.text())

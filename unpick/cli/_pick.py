@@ -27,24 +27,47 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
     from ..workflows._names import WORKFLOW_NAMES
 
     parser.add_argument(
-        "-w", "--workflows", default="gabor-kmeans-ws", metavar="NAMES",
+        "-w",
+        "--workflows",
+        default="gabor-kmeans-ws",
+        metavar="NAMES",
         help=f"'all' or comma-separated names from: {', '.join(WORKFLOW_NAMES)} (default: %(default)s)",
     )
     parser.add_argument("--config", metavar="FILE", help="a PickConfig YAML/JSON; options given here override it")
-    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one (0 or 1)")
-    parser.add_argument("--particle-radius", type=float, metavar="Å", help="expected particle radius in Å: sets size filters and watershed spacing")
+    parser.add_argument(
+        "--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one (0 or 1)"
+    )
+    parser.add_argument(
+        "--particle-radius",
+        type=float,
+        metavar="Å",
+        help="expected particle radius in Å: sets size filters and watershed spacing",
+    )
     parser.add_argument("--blur-sigma", type=float, metavar="VOXELS", help="Gaussian blur before features, in voxels")
-    parser.add_argument("--fit-z-slab", type=int, nargs=2, metavar=("Z0", "Z1"), help="fit on slices [Z0, Z1) only (half-open)")
-    parser.add_argument("--pick-z-slab", type=int, nargs=2, metavar=("Z0", "Z1"), help="pick in slices [Z0, Z1) only (half-open)")
+    parser.add_argument(
+        "--fit-z-slab", type=int, nargs=2, metavar=("Z0", "Z1"), help="fit on slices [Z0, Z1) only (half-open)"
+    )
+    parser.add_argument(
+        "--pick-z-slab", type=int, nargs=2, metavar=("Z0", "Z1"), help="pick in slices [Z0, Z1) only (half-open)"
+    )
     parser.add_argument("--sample-voxels", type=int, metavar="N", help="voxels sampled to fit each clusterer")
     parser.add_argument(
-        "--particle-cluster", choices=("auto", "smaller", "darker", "brighter", "0", "1"),
+        "--particle-cluster",
+        choices=("auto", "smaller", "darker", "brighter", "0", "1"),
         help="which of the two clusters is particle (default auto: logged and recorded in job.json)",
     )
     parser.add_argument("--seed", type=int, help="random seed (same seed, same picks)")
-    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)")
-    parser.add_argument("--formats", default="csv", metavar="LIST", help="pick files to write: csv,tsv,star,copick,ndjson (default: %(default)s)")
+    parser.add_argument(
+        "--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--formats",
+        default="csv",
+        metavar="LIST",
+        help="pick files to write: csv,tsv,star,copick,ndjson (default: %(default)s)",
+    )
     parser.add_argument("--no-masks", action="store_true", help="do not write the semantic masks")
+    parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -82,8 +105,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     for path in args.tomograms:
         outcome = run_pick(
-            path, args.out, workflows=args.workflows, config=config, voxel_size_angstrom=args.voxel_size,
-            device=args.device, formats=format_list(args.formats), write_masks=not args.no_masks,
+            path,
+            args.out,
+            workflows=args.workflows,
+            config=config,
+            voxel_size_angstrom=args.voxel_size,
+            device=args.device,
+            formats=format_list(args.formats),
+            write_masks=not args.no_masks,
+            report=not args.no_report,
         )
         print(summary_table(outcome.result.record))
         print(f"outputs: {outcome.out_dir}")
@@ -93,12 +123,17 @@ def run(args: argparse.Namespace) -> int:
 def summary_table(record: dict) -> str:
     """Plain-text table of pick counts and seconds per workflow for one tomogram."""
     timings = record["timings_s"]
-    lines = [f"{record['tomogram'] or 'tomogram'}  shape {tuple(record['shape_zyx'])}  "
-             f"voxel {record['voxel_size_angstrom']:g} Å",
-             f"{'workflow':<24}{'picks':>8}{'extract s':>11}"]
+    lines = [
+        f"{record['tomogram'] or 'tomogram'}  shape {tuple(record['shape_zyx'])}  "
+        f"voxel {record['voxel_size_angstrom']:g} Å",
+        f"{'workflow':<24}{'picks':>8}{'extract s':>11}",
+    ]
     for name, count in record["picks"].items():
         lines.append(f"{name:<24}{count:>8d}{timings[name]:>11.2f}")
     modes = [m for m in ("intensities", "fft", "gabor") if m in timings]
-    lines.append("feature+cluster s: " + ", ".join(f"{m} {sum(timings[m].values()):.1f}" for m in modes)
-                 + f"; preprocess {timings['preprocess']:.1f}")
+    lines.append(
+        "feature+cluster s: "
+        + ", ".join(f"{m} {sum(timings[m].values()):.1f}" for m in modes)
+        + f"; preprocess {timings['preprocess']:.1f}"
+    )
     return "\n".join(lines)

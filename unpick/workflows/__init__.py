@@ -1,7 +1,15 @@
 """Workflows: the twelve unsupervised pickers, run alone or together on a tomogram."""
 
 from ._config import PickConfig
-from ._names import ALL_WORKFLOWS, CLUSTERERS, EXTRACTORS, FEATURE_MODES, WORKFLOW_NAMES, Workflow, parse_workflows
+from ._names import (
+    ALL_WORKFLOWS,
+    CLUSTERERS,
+    EXTRACTORS,
+    FEATURE_MODES,
+    WORKFLOW_NAMES,
+    Workflow,
+    parse_workflows,
+)
 from ._run import run_pick
 from ._runner import PickResult, pick_tomogram
 from ._segment import Segmentation

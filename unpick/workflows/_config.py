@@ -9,7 +9,6 @@ from ..cluster import ClusterConfig
 from ..features import FeatureConfig, PreprocessConfig
 from ..instances import InstanceConfig
 
-
 # EM over 63-125 features costs ~10x a K-Means fit per sample voxel; 50 000 voxels keep its fit
 # within seconds with no loss of F1 on the simulated sets (benchmarks/README.md).
 GMM_SAMPLE_VOXELS = 50_000

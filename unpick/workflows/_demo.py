@@ -11,11 +11,22 @@ import numpy as np
 import pandas as pd
 
 from .._shared import picks_zyx
-from ..evaluate import BASELINE_NAMES, baseline_picks, evaluate_workflows, format_table, verdict
+from ..evaluate import (
+    BASELINE_NAMES,
+    baseline_picks,
+    evaluate_workflows,
+    format_table,
+    verdict,
+)
 from ..io import read_truth
 from ..synthetic import SimulationConfig, simulate_tomogram
 from ._config import PickConfig
-from ._files import save_simulation, write_evaluation, write_picks_report, write_workflow_scores
+from ._files import (
+    save_simulation,
+    write_evaluation,
+    write_picks_report,
+    write_workflow_scores,
+)
 from ._run import PickRun, run_pick
 
 logger = logging.getLogger(__name__)
@@ -64,22 +75,39 @@ def run_demo(
 
     truth = read_truth(truth_path, voxel_size_angstrom=voxel)
     n_random = int(round(float(np.median([len(p) for p in run.result.picks.values()]))))
-    baselines = baseline_picks(tomogram.volume, n_random=n_random, voxel_size_angstrom=voxel,
-                               particle_radius_angstrom=radius_angstrom, rng=simulation.seed)
-    table = evaluate_workflows({**run.result.picks, **baselines}, truth, voxel_size_angstrom=voxel,
-                               volume_shape_zyx=tomogram.volume.shape, rng=simulation.seed)
+    baselines = baseline_picks(
+        tomogram.volume,
+        n_random=n_random,
+        voxel_size_angstrom=voxel,
+        particle_radius_angstrom=radius_angstrom,
+        rng=simulation.seed,
+    )
+    table = evaluate_workflows(
+        {**run.result.picks, **baselines},
+        truth,
+        voxel_size_angstrom=voxel,
+        volume_shape_zyx=tomogram.volume.shape,
+        rng=simulation.seed,
+    )
     line = verdict(table)
     paths = {"tomogram": mrc_path, "truth": truth_path, "picks": run.out_dir}
     paths["scores_csv"], paths["scores_json"] = write_evaluation(
-        table, out_dir / "scores", report={"verdict": line, "simulation": simulation.to_dict(),
-                                           "particle_radius_angstrom": radius_angstrom})
-    paths["workflow_scores_png"] = write_workflow_scores(out_dir / "workflow_scores.png", table,
-                                                         title="demo: F1 and relative recall at 100 Å")
+        table,
+        out_dir / "scores",
+        report={"verdict": line, "simulation": simulation.to_dict(), "particle_radius_angstrom": radius_angstrom},
+    )
+    paths["workflow_scores_png"] = write_workflow_scores(
+        out_dir / "workflow_scores.png", table, title="demo: F1 and relative recall at 100 Å"
+    )
     shown = _report_workflow(table)
     paths["report_png"] = write_picks_report(
-        out_dir / "report.png", tomogram.volume, run.result.picks[shown],
-        radius_voxels=radius_angstrom / voxel, truth_zyx=picks_zyx(truth),
-        match_radius_voxels=100.0 / voxel, title=f"demo: {shown}",
+        out_dir / "report.png",
+        tomogram.volume,
+        run.result.picks[shown],
+        radius_voxels=radius_angstrom / voxel,
+        truth_zyx=picks_zyx(truth),
+        match_radius_voxels=100.0 / voxel,
+        title=f"demo: {shown}",
     )
     return DemoResult(table=table, verdict=line, pick_run=run, paths=paths)
 

@@ -43,9 +43,15 @@ def write_evaluation(table: pd.DataFrame, prefix: str | Path, *, report: dict[st
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     with atomic_write(csv_path) as tmp:
         table.to_csv(tmp)
-    with atomic_write(json_path) as tmp:
-        Path(tmp).write_text(json.dumps({**report, "rows": records}, indent=2, default=_json_default, allow_nan=False))
+    write_json(json_path, {**report, "rows": records})
     return csv_path, json_path
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as indented JSON, atomically; numpy values become plain numbers and lists."""
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False))
+    return path
 
 
 def write_picks_report(
@@ -69,8 +75,15 @@ def write_picks_report(
         matched_truth[matching.truth_index] = True
         flags = {"truth_zyx": truth_zyx, "matched_pred": matched_pred, "matched_truth": matched_truth}
     with atomic_write(path) as tmp:
-        plot_picks_report(volume, picks_zyx, radius_voxels=radius_voxels, path=tmp,
-                          scores=picks["score"].to_numpy(), title=title, **flags)
+        plot_picks_report(
+            volume,
+            picks_zyx,
+            radius_voxels=radius_voxels,
+            path=tmp,
+            scores=picks["score"].to_numpy(),
+            title=title,
+            **flags,
+        )
     return path
 
 

@@ -47,7 +47,6 @@ def parse_workflows(spec: str | Iterable[str]) -> tuple[Workflow, ...]:
     unknown = [n for n in names if n not in WORKFLOW_NAMES]
     if unknown:
         raise UnpickInputError(
-            f"workflows: unknown workflow(s) {', '.join(unknown)}; valid names are 'all' or "
-            f"{', '.join(WORKFLOW_NAMES)}"
+            f"workflows: unknown workflow(s) {', '.join(unknown)}; valid names are 'all' or {', '.join(WORKFLOW_NAMES)}"
         )
     return tuple(w for w in ALL_WORKFLOWS if w.name in names)

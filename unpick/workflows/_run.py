@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -10,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._shared import UnpickInputError, check_choice
-from ..io import atomic_write, read_tomogram, write_mrc, write_picks
+from ..io import read_tomogram, write_mrc, write_picks
 from ._config import PickConfig
+from ._files import write_json, write_picks_report
 from ._runner import PickResult, pick_tomogram
 from ._segment import Segmentation
 
@@ -43,9 +43,12 @@ def run_pick(
     device: str = "cpu",
     formats: Iterable[str] = ("csv",),
     write_masks: bool = True,
+    report: bool = True,
     progress: bool = True,
 ) -> PickRun:
-    """Pick one tomogram file and write ``out_dir/<name>/{picks/,masks/,job.json}``.
+    """Pick one tomogram file and write ``out_dir/<name>/{picks/,masks/,report.png,job.json}``.
+
+    ``report`` draws the picks of the first workflow over orthogonal slabs (``report.png``).
 
     Every file is written atomically and ``job.json`` last, so a folder without it is unfinished;
     an earlier ``job.json`` is removed first, so a failed re-run never looks complete.
@@ -58,7 +61,10 @@ def run_pick(
     tomogram = read_tomogram(tomogram_path, voxel_size_angstrom=voxel_size_angstrom)
     logger.info(
         "%s: shape %s, voxel size %.3g Å (from %s)",
-        tomogram.path.name, tomogram.data.shape, tomogram.voxel_size_angstrom, tomogram.voxel_size_source,
+        tomogram.path.name,
+        tomogram.data.shape,
+        tomogram.voxel_size_angstrom,
+        tomogram.voxel_size_source,
     )
     target = Path(out_dir) / tomogram.name
     try:
@@ -70,8 +76,11 @@ def run_pick(
     def save_mask(segmentation: Segmentation) -> None:
         if write_masks:
             (target / "masks").mkdir(exist_ok=True)
-            write_mrc(target / "masks" / f"{segmentation.name}.mrc", segmentation.mask,
-                      voxel_size_angstrom=tomogram.voxel_size_angstrom)
+            write_mrc(
+                target / "masks" / f"{segmentation.name}.mrc",
+                segmentation.mask,
+                voxel_size_angstrom=tomogram.voxel_size_angstrom,
+            )
 
     result = pick_tomogram(
         tomogram.data,
@@ -90,19 +99,29 @@ def run_pick(
             path = target / "picks" / f"{name}{PICK_FORMATS[fmt]}"
             write_picks(path, picks, volume_shape_zyx=tomogram.data.shape, object_name="particle")
             written.append(str(path.relative_to(target)))
+    if report:
+        shown = next(iter(result.picks))
+        write_picks_report(
+            target / "report.png",
+            tomogram.data,
+            result.picks[shown],
+            radius_voxels=_display_radius_voxels(config, tomogram.voxel_size_angstrom),
+            title=f"{tomogram.name}: {shown}",
+        )
+        written.append("report.png")
     result.record.update(
         input=str(tomogram.path),
         voxel_size_source=tomogram.voxel_size_source,
         outputs=written,
     )
     result.record["timings_s"]["total"] = time.perf_counter() - start
-    with atomic_write(target / JOB_FILE) as tmp:
-        Path(tmp).write_text(json.dumps(result.record, indent=2, default=_json_default))
+    write_json(target / JOB_FILE, result.record)
     return PickRun(out_dir=target, result=result)
 
 
-def _json_default(value):
-    """numpy scalars and arrays in the record become plain JSON."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _display_radius_voxels(config: PickConfig, voxel_size_angstrom: float) -> float:
+    """Circle radius for the report: the particle radius when given, else the watershed spacing."""
+    radius = config.ws.particle_radius_angstrom
+    if radius is not None:
+        return radius / voxel_size_angstrom
+    return float(config.ws.limits(voxel_size_angstrom=voxel_size_angstrom).min_distance_voxels)

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._shared import UnpickInputError, check_positive, check_volume, check_z_range, get_backend, make_picks
+from .._shared import (
+    UnpickInputError,
+    check_positive,
+    check_volume,
+    check_z_range,
+    get_backend,
+    make_picks,
+)
 from ..features import preprocess
 from ..instances import extract_instances
 from ._config import PickConfig
@@ -106,8 +113,14 @@ def pick_tomogram(
             continue
         clusterers = tuple(dict.fromkeys(w.clusterer for w in in_mode))
         segmentations, mode_record = segment_mode(
-            pre, mode=mode, clusterers=clusterers, config=config, fit_z_range=fit_z_range,
-            pick_z_range=pick_z_range, backend=backend, progress=progress,
+            pre,
+            mode=mode,
+            clusterers=clusterers,
+            config=config,
+            fit_z_range=fit_z_range,
+            pick_z_range=pick_z_range,
+            backend=backend,
+            progress=progress,
         )
         record["features"][mode] = mode_record
         timings[mode] = mode_record["timings_s"]

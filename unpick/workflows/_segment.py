@@ -62,7 +62,9 @@ def segment_mode(
     rng = mode_rng(config.seed, mode)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    bank = build_feature_bank(volume, config=config.feature_config(mode), rng=rng, fit_z_range=fit_z_range, backend=backend)
+    bank = build_feature_bank(
+        volume, config=config.feature_config(mode), rng=rng, fit_z_range=fit_z_range, backend=backend
+    )
     timings["feature_bank"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -102,8 +104,9 @@ def segment_mode(
     timings["predict"] = time.perf_counter() - start
 
     segmentations = [
-        Segmentation(f"{mode}-{name}", masks[name], confidences[name], fitted[name].decision,
-                     {"fit": timings[f"fit_{name}"]})
+        Segmentation(
+            f"{mode}-{name}", masks[name], confidences[name], fitted[name].decision, {"fit": timings[f"fit_{name}"]}
+        )
         for name in clusterers
     ]
     record = {

@@ -1,0 +1,129 @@
+"""End-to-end speed and peak memory of the workflows, and the ratio to a naive neighbourhood matrix.
+
+Usage:
+    python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows gabor-kmeans-ws all
+    python benchmarks/bench_workflows.py naive --shape 48 192 192
+
+``speed``: for each workflow spec, a fresh subprocess simulates a tomogram of the given shape
+(float32, 10 Å voxels, particles at ~1 % of the volume), writes it as an MRC, and runs
+``run_pick`` on it; prints wall seconds per stage and the child's peak RSS (ru_maxrss), which
+includes the simulator's own peak, so it is an upper bound for picking alone.
+
+``naive``: intensities-kmeans-cc both ways in one process on the same volume: unpick's streamed
+path, and what the published reference does — a float64 N×125 matrix of every neighbourhood,
+K-Means fitted on a sample of its rows and predicted on all rows, connected components. Peak memory
+of each is traced with tracemalloc (NumPy allocations), time with perf_counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from unpick.io import write_mrc
+from unpick.synthetic import SimulationConfig, simulate_tomogram
+from unpick.workflows import PickConfig, run_pick
+shape, spec, out = json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+n = max(10, int(0.01 * shape[0] * shape[1] * shape[2] / (4 / 3 * 3.1416 * 7 ** 3)))
+t = time.perf_counter()
+sim = simulate_tomogram(SimulationConfig(shape_zyx=tuple(shape), n_particles=n, noise=1.0, seed=1))
+write_mrc(out / "bench.mrc", sim.volume, voxel_size_angstrom=10.0)
+simulate_s = time.perf_counter() - t
+del sim
+rss_after_sim = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+run = run_pick(out / "bench.mrc", out / "picks", workflows=spec,
+               config=PickConfig().with_particle_radius(70.0), progress=False)
+total = time.perf_counter() - t
+print(json.dumps({"simulate_s": simulate_s, "pick_s": total, "timings": run.result.record["timings_s"],
+                  "picks": run.result.record["picks"],
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                  "peak_rss_after_simulation_gb": rss_after_sim / 2**20}))
+"""
+
+
+def speed(shape: list[int], specs: list[str]) -> None:
+    print(f"volume {tuple(shape)} float32 = {np.prod(shape) * 4 / 2**30:.2f} GiB")
+    for spec in specs:
+        with tempfile.TemporaryDirectory() as tmp:
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, json.dumps(shape), spec, tmp], capture_output=True, text=True, check=True
+            )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        timings = result["timings"]
+        stages = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
+        extract = round(sum(v for k, v in timings.items() if k.count("-") == 2), 1)
+        print(
+            f"{spec}: pick {result['pick_s']:.1f} s (preprocess {timings['preprocess']:.1f}, features+clustering "
+            f"{stages}, instances {extract}), peak RSS {result['peak_rss_gb']:.2f} GiB "
+            f"(simulation alone {result['peak_rss_after_simulation_gb']:.2f}); picks {result['picks']}"
+        )
+
+
+def naive(shape: list[int]) -> None:
+    from scipy import ndimage
+    from sklearn.cluster import KMeans
+
+    from unpick.synthetic import SimulationConfig, simulate_tomogram
+    from unpick.workflows import PickConfig, pick_tomogram
+
+    volume = simulate_tomogram(SimulationConfig(shape_zyx=tuple(shape), n_particles=40, seed=2)).volume
+    config = PickConfig()
+
+    tracemalloc.start()
+    t = time.perf_counter()
+    ours = pick_tomogram(volume, voxel_size_angstrom=10.0, workflows="intensities-kmeans-cc", config=config)
+    ours_s = time.perf_counter() - t
+    ours_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+
+    tracemalloc.start()
+    t = time.perf_counter()
+    blurred = ndimage.gaussian_filter(volume.astype(np.float64), 1.0)
+    scaled = (blurred - blurred.min()) / (blurred.max() - blurred.min())
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, (5, 5, 5))
+    matrix = windows.reshape(-1, 125).copy()  # every neighbourhood copied: 1000 bytes/voxel in float64
+    rng = np.random.default_rng(0)
+    sample = matrix[rng.choice(len(matrix), size=config.kmeans.sample_voxels, replace=False)]
+    model = KMeans(n_clusters=2, n_init=config.kmeans.n_init, random_state=0).fit(sample)
+    labels = model.predict(matrix)
+    particle = int(np.argmin(np.bincount(labels)))
+    mask = (labels == particle).reshape(windows.shape[:3])
+    naive_count = ndimage.label(mask)[1]
+    naive_s = time.perf_counter() - t
+    naive_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+
+    print(f"volume {tuple(shape)} ({volume.size / 1e6:.1f} M voxels), intensities-kmeans-cc")
+    print(
+        f"unpick streamed: {ours_s:.1f} s, peak {ours_peak / 2**20:.0f} MiB, "
+        f"{len(ours.picks['intensities-kmeans-cc'])} picks"
+    )
+    print(f"naive N×125 matrix: {naive_s:.1f} s, peak {naive_peak / 2**20:.0f} MiB, {naive_count} components")
+    print(f"ratio naive/unpick: time {naive_s / ours_s:.1f}x, peak memory {naive_peak / ours_peak:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("speed", "naive"))
+    parser.add_argument("--shape", type=int, nargs=3, default=[200, 512, 512])
+    parser.add_argument("--workflows", nargs="+", default=["gabor-kmeans-ws", "all"])
+    args = parser.parse_args()
+    if args.what == "speed":
+        speed(args.shape, args.workflows)
+    else:
+        naive(args.shape)
+
+
+if __name__ == "__main__":
+    main()
