@@ -24,12 +24,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_pick_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``pick``, ``batch`` and ``demo``."""
-    from ..workflows._names import WORKFLOW_NAMES
+    from ..workflows._names import DEFAULT_WORKFLOW, WORKFLOW_NAMES
 
     parser.add_argument(
         "-w",
         "--workflows",
-        default="gabor-kmeans-ws",
+        default=DEFAULT_WORKFLOW,
         metavar="NAMES",
         help=f"'all' or comma-separated names from: {', '.join(WORKFLOW_NAMES)} (default: %(default)s)",
     )

@@ -16,6 +16,7 @@ from ._segment import Segmentation
 
 __all__ = [
     "ALL_WORKFLOWS",
+    "DEFAULT_WORKFLOW",
     "CLUSTERERS",
     "EXTRACTORS",
     "FEATURE_MODES",

@@ -21,6 +21,7 @@ from ..evaluate import (
 from ..io import read_truth
 from ..synthetic import SimulationConfig, simulate_tomogram
 from ._config import PickConfig
+from ._names import DEFAULT_WORKFLOW
 from ._files import (
     save_simulation,
     write_evaluation,
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 # Small enough for a laptop CPU in a few minutes, crowded and noisy enough that workflows differ.
 DEMO_SIMULATION = SimulationConfig(shape_zyx=(64, 160, 160), n_particles=60, noise=1.0, seed=0)
 DEMO_NAME = "demo"
-PREFERRED_REPORT_WORKFLOW = "gabor-kmeans-ws"
 
 
 @dataclass
@@ -115,6 +115,6 @@ def run_demo(
 def _report_workflow(table: pd.DataFrame) -> str:
     """The default workflow when it ran, else the best-F1 workflow (never a baseline)."""
     names = [n for n in table.index if n not in BASELINE_NAMES]
-    if PREFERRED_REPORT_WORKFLOW in names:
-        return PREFERRED_REPORT_WORKFLOW
+    if DEFAULT_WORKFLOW in names:
+        return DEFAULT_WORKFLOW
     return str(table.loc[names, "f1"].idxmax())

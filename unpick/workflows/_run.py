@@ -11,6 +11,7 @@ from pathlib import Path
 from .._shared import UnpickInputError, check_choice
 from ..io import read_tomogram, write_mrc, write_picks
 from ._config import PickConfig
+from ._names import DEFAULT_WORKFLOW
 from ._files import write_json, write_picks_report
 from ._runner import PickResult, pick_tomogram
 from ._segment import Segmentation
@@ -37,7 +38,7 @@ def run_pick(
     tomogram_path: str | Path,
     out_dir: str | Path,
     *,
-    workflows: str | Iterable[str] = "gabor-kmeans-ws",
+    workflows: str | Iterable[str] = DEFAULT_WORKFLOW,
     config: PickConfig | None = None,
     voxel_size_angstrom: float | None = None,
     device: str = "cpu",

@@ -25,7 +25,7 @@ from .._shared import (
 from ..features import preprocess
 from ..instances import extract_instances
 from ._config import PickConfig
-from ._names import FEATURE_MODES, Workflow, parse_workflows
+from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_workflows
 from ._segment import CONFIDENCE_LEVELS, Segmentation, segment_mode
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def pick_tomogram(
     volume: np.ndarray,
     *,
     voxel_size_angstrom: float,
-    workflows: str | Iterable[str] = "gabor-kmeans-ws",
+    workflows: str | Iterable[str] = DEFAULT_WORKFLOW,
     config: PickConfig | None = None,
     tomogram: str = "",
     device: str = "cpu",

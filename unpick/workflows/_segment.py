@@ -14,7 +14,7 @@ from .._shared import Backend, to_numpy
 from ..cluster import fit_clusterer, zero_border
 from ..features import build_feature_bank, sample_interior_voxels
 from ._config import PickConfig
-from ._names import FEATURE_MODES
+from ._names import CLUSTERERS, FEATURE_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,13 @@ class Segmentation:
         return float(np.count_nonzero(self.mask)) / self.mask.size
 
 
-def mode_rng(seed: int, mode: str) -> np.random.Generator:
-    """One generator per feature mode, so a subset of workflows reproduces the full run exactly."""
-    return np.random.default_rng([seed, FEATURE_MODES.index(mode)])
+def stage_rng(seed: int, mode: str, clusterer: str | None = None) -> np.random.Generator:
+    """One generator per feature mode (and per clusterer within it), so that any subset of the
+    workflows draws exactly the numbers the full run draws and reproduces its picks."""
+    key = [seed, FEATURE_MODES.index(mode)]
+    if clusterer is not None:
+        key.append(1 + CLUSTERERS.index(clusterer))
+    return np.random.default_rng(key)
 
 
 def segment_mode(
@@ -59,7 +63,7 @@ def segment_mode(
     z-chunks, so memory is one chunk of features plus one uint8 mask and confidence per clusterer.
     Returns the segmentations and a record (feature bank, sample size, timings) for the job file.
     """
-    rng = mode_rng(config.seed, mode)
+    rng = stage_rng(config.seed, mode)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     bank = build_feature_bank(
@@ -68,7 +72,8 @@ def segment_mode(
     timings["feature_bank"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    n_sample = max(config.cluster_config(c).sample_voxels for c in clusterers)
+    # sized for both clusterers whichever run, so a subset of workflows sees the same sample
+    n_sample = max(config.cluster_config(c).sample_voxels for c in CLUSTERERS)
     sample_idx = sample_interior_voxels(volume.shape, n_sample, rng=rng, z_range=fit_z_range)
     sample_features = bank.at_voxels(volume, sample_idx)
     sample_intensity = np.asarray(volume[tuple(sample_idx.T)], dtype=np.float32)
@@ -78,8 +83,9 @@ def segment_mode(
     for name in clusterers:
         start = time.perf_counter()
         cfg = config.cluster_config(name)
-        rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, rng)
-        fitted[name] = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=rng)
+        fit_rng = stage_rng(config.seed, mode, name)
+        rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, fit_rng)
+        fitted[name] = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=fit_rng)
         timings[f"fit_{name}"] = time.perf_counter() - start
         logger.info("%s-%s: %s", mode, name, fitted[name].decision.get("reason", fitted[name].decision))
 
