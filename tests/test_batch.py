@@ -1,0 +1,439 @@
+"""Batch machinery: discovery, manifest, resume, failure isolation, summary, memory cap, Dask.
+
+The task here is small but real: it reads the MRC with ``unpick.io.read_tomogram`` and picks the
+centroid of the bright blob planted in each synthetic volume, so outputs have a known answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import starfile
+
+from unpick._shared import UnpickInputError, make_picks
+from unpick.batch import (
+    LOG_FILE,
+    MANIFEST_FILE,
+    Manifest,
+    TomogramOutput,
+    TomogramTask,
+    default_memory_bytes,
+    discover_tomograms,
+    header_shape,
+    memory_limited_jobs,
+    run_batch,
+    task_resources,
+)
+from unpick.batch._discover import batch_lock
+from unpick.io import (
+    atomic_write,
+    read_picks_csv,
+    read_tomogram,
+    write_mrc,
+    write_picks_csv,
+)
+
+VOXEL = 10.0
+task_logger = logging.getLogger("unpick.test_batch")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobTask(TomogramTask):
+    """Pick the centroid of the voxels above ``threshold`` × max; record each call in ``calls_dir``."""
+
+    calls_dir: str
+    threshold: float = 0.5
+    fail: tuple[str, ...] = ()
+    interrupt: tuple[str, ...] = ()
+    sleep_s: float = 0.0
+
+    def signature(self) -> dict:
+        return {"task": "blob", "threshold": self.threshold}
+
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
+        Path(self.calls_dir, f"{target_dir.name}.{uuid.uuid4().hex}").touch()
+        time.sleep(self.sleep_s)
+        if target_dir.name in self.fail:
+            raise RuntimeError(f"planted failure in {target_dir.name}")
+        (target_dir / "picks").mkdir(exist_ok=True)
+        if target_dir.name in self.interrupt:
+            (target_dir / "picks" / "blob.csv").write_text("x,y\n1,")  # a half-written file
+            raise KeyboardInterrupt
+        tomogram = read_tomogram(tomogram_path)
+        data = np.asarray(tomogram.data)
+        inside = np.argwhere(data > self.threshold * data.max())
+        centroid = inside.mean(axis=0)
+        task_logger.info("%s: blob of %d voxels at zyx %s", tomogram.name, len(inside), np.round(centroid, 2))
+        picks = make_picks([centroid], voxel_size_angstrom=tomogram.voxel_size_angstrom, score=[data.max()],
+                           size=[len(inside)], workflow="blob", tomogram=tomogram.name)
+        write_picks_csv(target_dir / "picks" / "blob.csv", picks)
+        with atomic_write(target_dir / "done.json") as tmp:
+            tmp.write_text(json.dumps({"n": 1}))
+        return TomogramOutput(picks_files={"blob": "picks/blob.csv"}, counts={"blob": 1},
+                              outputs=("picks/blob.csv", "done.json"), shape_zyx=tomogram.shape,
+                              voxel_size_angstrom=tomogram.voxel_size_angstrom)
+
+
+SHAPES = {"t1": (12, 16, 20), "t2": (10, 18, 14), "t3": (14, 14, 14), "t4": (12, 12, 16), "t5": (16, 12, 12)}
+
+
+def blob_volume(shape, centre, seed):
+    """A Gaussian blob (sigma 1.5 voxels) at ``centre`` (zyx) plus weak noise."""
+    grid = np.indices(shape, dtype=np.float32)
+    r2 = sum((g - c) ** 2 for g, c in zip(grid, centre))
+    rng = np.random.default_rng(seed)
+    return (np.exp(-r2 / (2 * 1.5**2)) + 0.01 * rng.standard_normal(shape)).astype(np.float32)
+
+
+def make_dataset(folder: Path, names=("t1", "t2", "t3"), suffix=".mrc") -> dict[str, np.ndarray]:
+    """Write one blob tomogram per name; return the planted zyx centres."""
+    folder.mkdir(parents=True, exist_ok=True)
+    centres = {}
+    for i, name in enumerate(names):
+        shape = SHAPES[name]
+        centre = np.array([s / 2 - 0.5 + (i % 2) for s in shape])
+        write_mrc(folder / f"{name}{suffix}", blob_volume(shape, centre, i), voxel_size_angstrom=VOXEL)
+        centres[name] = centre
+    return centres
+
+
+def calls(calls_dir: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in calls_dir.iterdir():
+        name = path.name.split(".")[0]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    centres = make_dataset(tmp_path / "in")
+    calls_dir = tmp_path / "calls"
+    calls_dir.mkdir()
+    return tmp_path / "in", tmp_path / "out", calls_dir, centres
+
+
+def statuses(result) -> dict[str, str]:
+    return dict(zip(result.summary["tomogram"], result.summary["status"]))
+
+
+def merged(out: Path) -> pd.DataFrame:
+    return starfile.read(out / "merged" / "blob.star")
+
+
+def picked(out: Path, name: str) -> np.ndarray:
+    return read_picks_csv(out / name / "picks" / "blob.csv")[["z", "y", "x"]].to_numpy()[0]
+
+
+def test_batch_outputs_summary_log_and_merged_star(dataset):
+    indir, out, calls_dir, centres = dataset
+    result = run_batch(indir, out, task=BlobTask(str(calls_dir)), progress=False)
+    assert result.ok and statuses(result) == dict.fromkeys(centres, "done")
+    for name, centre in centres.items():
+        np.testing.assert_allclose(picked(out, name), centre, atol=0.02)
+        log = (out / name / LOG_FILE).read_text()
+        assert f"{name}: start" in log and "blob of" in log and f"{name}: done" in log
+        assert all(other not in log for other in centres if other != name)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["tomogram"]) == ["t1", "t2", "t3"]
+    assert list(summary["n_blob"]) == [1, 1, 1] and (summary["seconds"] > 0).all()
+    assert len((out / MANIFEST_FILE).read_text().splitlines()) == 3
+    star = merged(out)
+    assert list(star["rlnTomoName"]) == ["t1", "t2", "t3"]
+    for row, name in zip(star.itertuples(), centres):
+        shape = np.array(SHAPES[name])
+        expected_zyx = (centres[name] - shape / 2) * VOXEL  # RELION 5: centred on size / 2, in Å
+        got_zyx = [row.rlnCenteredCoordinateZAngst, row.rlnCenteredCoordinateYAngst, row.rlnCenteredCoordinateXAngst]
+        np.testing.assert_allclose(got_zyx, expected_zyx, atol=0.2)
+
+
+def test_task_logs_leave_console_output_unchanged(dataset, caplog):
+    indir, out, calls_dir, _ = dataset
+    caplog.set_level(logging.WARNING)  # as under `unpick -q`
+    package = logging.getLogger("unpick")
+    before = (package.level, package.propagate, list(package.handlers))
+    run_batch(indir, out, task=BlobTask(str(calls_dir), fail=("t2",)), progress=False)
+    assert "blob of" in (out / "t1" / LOG_FILE).read_text()  # INFO goes to the tomogram's log file
+    assert caplog.records and all(r.levelno >= logging.WARNING for r in caplog.records)
+    assert any("planted failure in t2" in r.getMessage() for r in caplog.records)
+    assert (package.level, package.propagate, list(package.handlers)) == before
+
+
+def test_rerun_skips_finished_and_reruns_changed(dataset):
+    indir, out, calls_dir, centres = dataset
+    task = BlobTask(str(calls_dir))
+    run_batch(indir, out, task=task, progress=False)
+    again = run_batch(indir, out, task=task, progress=False)
+    assert statuses(again) == dict.fromkeys(centres, "skipped")
+    assert calls(calls_dir) == dict.fromkeys(centres, 1)
+    assert list(again.summary["n_blob"]) == [1, 1, 1]  # counts carried over from the manifest
+    os.utime(indir / "t2.mrc", ns=(time.time_ns(), time.time_ns() + 10**9))  # input changed
+    (out / "t3" / "done.json").unlink()  # an output went missing
+    third = run_batch(indir, out, task=task, progress=False)
+    assert statuses(third) == {"t1": "skipped", "t2": "done", "t3": "done"}
+    assert calls(calls_dir) == {"t1": 1, "t2": 2, "t3": 2}
+    changed = run_batch(indir, out, task=BlobTask(str(calls_dir), threshold=0.6), progress=False)
+    assert statuses(changed) == dict.fromkeys(centres, "done")  # another signature re-runs all
+    assert calls(calls_dir) == {"t1": 2, "t2": 3, "t3": 3}
+
+
+def test_corrupt_file_is_reported_and_others_complete(dataset):
+    indir, out, calls_dir, centres = dataset
+    (indir / "t0.mrc").write_bytes(b"this is not an MRC file" * 100)
+    result = run_batch(indir, out, task=BlobTask(str(calls_dir)), progress=False)
+    assert statuses(result) == {"t0": "failed", **dict.fromkeys(centres, "done")}
+    assert not result.ok
+    error = result.summary.set_index("tomogram").loc["t0", "error"]
+    assert error.startswith("UnpickInputError") and "t0.mrc" in error and "not an MRC file" in error
+    assert "Traceback" in (out / "t0" / LOG_FILE).read_text()
+    assert list(merged(out)["rlnTomoName"]) == ["t1", "t2", "t3"]
+    again = run_batch(indir, out, task=BlobTask(str(calls_dir)), progress=False)  # failed ones are retried
+    assert statuses(again) == {"t0": "failed", **dict.fromkeys(centres, "skipped")}
+    assert calls(calls_dir)["t0"] == 2
+
+
+def test_task_error_is_isolated_and_parallel_equals_serial(tmp_path):
+    names = ("t1", "t2", "t3", "t4")
+    make_dataset(tmp_path / "in", names)
+    (tmp_path / "calls").mkdir()
+    task = BlobTask(str(tmp_path / "calls"), fail=("t2",))
+    serial = run_batch(tmp_path / "in", tmp_path / "serial", task=task, n_jobs=1, progress=False)
+    parallel = run_batch(tmp_path / "in", tmp_path / "parallel", task=task, n_jobs=2, max_memory_gb=64, progress=False)
+    assert parallel.n_jobs == 2
+    assert statuses(parallel) == statuses(serial) == {"t1": "done", "t2": "failed", "t3": "done", "t4": "done"}
+    assert parallel.summary.set_index("tomogram").loc["t2", "error"] == "RuntimeError: planted failure in t2"
+    for name in ("t1", "t3", "t4"):
+        np.testing.assert_array_equal(picked(tmp_path / "parallel", name), picked(tmp_path / "serial", name))
+    pd.testing.assert_frame_equal(merged(tmp_path / "parallel"), merged(tmp_path / "serial"))
+
+
+def test_interrupted_batch_resumes_and_loses_nothing(tmp_path):
+    names = ("t1", "t2", "t3", "t4", "t5")
+    make_dataset(tmp_path / "in", names)
+    calls_dir = tmp_path / "calls"
+    calls_dir.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(tmp_path / "in", tmp_path / "out", task=BlobTask(str(calls_dir), interrupt=("t3",)), progress=False)
+    out = tmp_path / "out"
+    summary = pd.read_csv(out / "summary.csv")  # written on the way out
+    assert list(summary["status"]) == ["done", "done", "pending", "pending", "pending"]
+    assert set(Manifest(out).latest) == {"t1", "t2"}
+    assert not (out / "t3" / "done.json").exists()
+    resumed = run_batch(tmp_path / "in", out, task=BlobTask(str(calls_dir)), progress=False)
+    assert statuses(resumed) == {"t1": "skipped", "t2": "skipped", "t3": "done", "t4": "done", "t5": "done"}
+    assert calls(calls_dir) == {"t1": 1, "t2": 1, "t3": 2, "t4": 1, "t5": 1}
+    assert read_picks_csv(out / "t3" / "picks" / "blob.csv").shape[0] == 1
+
+
+def test_killed_batch_resumes(tmp_path):
+    names = ("t1", "t2", "t3", "t4", "t5")
+    make_dataset(tmp_path / "in", names)
+    calls_dir = tmp_path / "calls"
+    calls_dir.mkdir()
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_batch import BlobTask
+        from unpick.batch import run_batch
+        run_batch({str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r},
+                  task=BlobTask({str(calls_dir)!r}, sleep_s=0.4), progress=False)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script])
+    manifest = tmp_path / "out" / MANIFEST_FILE
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if manifest.exists() and len(manifest.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the batch finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    finished = set(Manifest(tmp_path / "out").latest)
+    assert 2 <= len(finished) < 5
+    resumed = run_batch(tmp_path / "in", tmp_path / "out", task=BlobTask(str(calls_dir)), progress=False)
+    assert resumed.ok
+    assert {n for n, s in statuses(resumed).items() if s == "skipped"} == finished
+    assert all(calls(calls_dir)[name] == 1 for name in finished)
+    assert len(merged(tmp_path / "out")) == 5
+
+
+def test_two_batches_into_one_output_dir(tmp_path):
+    make_dataset(tmp_path / "a", ("t1", "t2"))
+    make_dataset(tmp_path / "b", ("t3",))
+    (tmp_path / "calls").mkdir()
+    task = BlobTask(str(tmp_path / "calls"))
+    out = tmp_path / "out"
+    assert run_batch(tmp_path / "a", out, task=task, progress=False).ok
+    second = run_batch(tmp_path / "b", out, task=task, progress=False)
+    assert statuses(second) == {"t3": "done"}
+    assert set(Manifest(out).latest) == {"t1", "t2", "t3"}
+    assert statuses(run_batch(tmp_path / "a", out, task=task, progress=False)) == {"t1": "skipped", "t2": "skipped"}
+    make_dataset(tmp_path / "c", ("t3",))  # another file with a name already in OUT
+    (tmp_path / "c" / "t3.mrc").write_bytes((tmp_path / "c" / "t3.mrc").read_bytes() + b"\0" * 16)
+    with pytest.raises(UnpickInputError, match="output folder 't3' already holds results of another file"):
+        run_batch(tmp_path / "c", out, task=task, progress=False)
+    with batch_lock(out), pytest.raises(UnpickInputError, match="another unpick batch is writing here"):
+        run_batch(tmp_path / "a", out, task=task, progress=False)
+    assert calls(tmp_path / "calls") == {"t1": 1, "t2": 1, "t3": 1}
+
+
+def test_empty_or_unmatched_input(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnpickInputError, match=r"no tomograms matching '\*\.mrc', '\*\.rec' in .*empty; use --glob"):
+        run_batch(tmp_path / "empty", tmp_path / "out", task=BlobTask(str(tmp_path)))
+    make_dataset(tmp_path / "in", ("t1",))
+    with pytest.raises(UnpickInputError, match=r"no tomograms matching '\*\.st'"):
+        discover_tomograms(tmp_path / "in", patterns="*.st")
+    with pytest.raises(UnpickInputError, match="input directory does not exist"):
+        discover_tomograms(tmp_path / "missing")
+    assert not (tmp_path / "out").exists()  # nothing created before the inputs were found
+
+
+def test_discovery_patterns_names_and_output_exclusion(tmp_path):
+    make_dataset(tmp_path, ("t1",), suffix=".rec")
+    make_dataset(tmp_path / "sub", ("t2",))
+    (tmp_path / ".hidden.mrc").write_bytes(b"")
+    (tmp_path / "out" / "t1" / "masks").mkdir(parents=True)
+    (tmp_path / "out" / "t1" / "masks" / "mask.mrc").write_bytes(b"")
+    assert [i.name for i in discover_tomograms(tmp_path)] == ["t1"]
+    found = discover_tomograms(tmp_path, recursive=True, exclude=tmp_path / "out")
+    assert [(i.name, i.path.name) for i in found] == [("t1", "t1.rec"), ("t2", "t2.mrc")]
+    make_dataset(tmp_path / "dup", ("t1",))
+    (tmp_path / "dup" / "rec_t1.mrc").write_bytes((tmp_path / "dup" / "t1.mrc").read_bytes())
+    with pytest.raises(UnpickInputError, match="both map to the output folder 't1'"):
+        discover_tomograms(tmp_path / "dup")
+
+
+@pytest.mark.parametrize("make_out", ["is_file", "parent_is_file"])
+def test_unwritable_output_dir_fails_before_work(dataset, make_out):
+    indir, _, calls_dir, _ = dataset
+    blocker = indir.parent / "blocker"
+    blocker.write_text("a file")
+    out = blocker if make_out == "is_file" else blocker / "out"
+    with pytest.raises(UnpickInputError, match="output directory is not writable.*choose a writable --out"):
+        run_batch(indir, out, task=BlobTask(str(calls_dir)))
+    assert calls(calls_dir) == {}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backend": "spark"}, "backend: expected one of loky, dask"),
+        ({"n_jobs": 0}, "jobs.*expected a whole number >= 1 or -1"),
+        ({"backend": "dask"}, "needs --scheduler"),
+        ({"scheduler": "tcp://localhost:8786"}, "needs --backend dask"),
+        ({"worker_memory_gb": 4}, "use them with --backend dask"),
+        ({"backend": "dask", "scheduler": "local", "gpus_per_task": 0}, "gpus-per-task.*whole number >= 1"),
+        ({"backend": "dask", "scheduler": "local", "worker_memory_gb": -1}, "worker-memory.*positive"),
+        ({"max_memory_gb": 0}, "max-memory.*positive"),
+        ({"task": print}, "expected a TomogramTask"),
+    ],
+)
+def test_bad_options(dataset, kwargs, match):
+    indir, out, calls_dir, _ = dataset
+    kwargs = {"task": BlobTask(str(calls_dir)), **kwargs}
+    with pytest.raises(UnpickInputError, match=match):
+        run_batch(indir, out, progress=False, **kwargs)
+    assert calls(calls_dir) == {}
+
+
+def test_memory_estimate_caps_jobs(dataset, caplog):
+    indir, out, calls_dir, _ = dataset
+    assert header_shape(indir / "t1.mrc") == SHAPES["t1"]
+    (indir / "bad.mrc").write_bytes(b"\0" * 2000)
+    assert header_shape(indir / "bad.mrc") is None
+    per_task = default_memory_bytes((100, 1000, 1000))
+    assert per_task == pytest.approx(512 * 2**20 + 20 * 10**8)
+    assert memory_limited_jobs(8, [per_task, per_task // 2], max_memory_gb=3 * per_task / 1e9) == 3
+    assert memory_limited_jobs(2, [per_task], max_memory_gb=100) == 2
+    with caplog.at_level(logging.WARNING, logger="unpick.batch"):
+        assert memory_limited_jobs(4, [per_task], max_memory_gb=0.1) == 1
+    assert "more than the 0.1 GB of --max-memory" in caplog.text
+    (indir / "bad.mrc").unlink()
+    with caplog.at_level(logging.INFO, logger="unpick.batch"):
+        result = run_batch(indir, out, task=BlobTask(str(calls_dir)), n_jobs=2, max_memory_gb=0.6, progress=False)
+    assert result.n_jobs == 1 and result.ok
+    assert "budget 0.6 GB (--max-memory): 1 at once (asked for 2)" in caplog.text
+
+
+def test_manifest_ignores_a_truncated_last_line(tmp_path, caplog):
+    manifest = Manifest(tmp_path)
+    manifest.append({"tomogram": "t1", "status": "done", "counts": {"blob": np.int64(3)}})
+    manifest.append({"tomogram": "t2", "status": "failed"})
+    manifest.append({"tomogram": "t1", "status": "failed", "error": "later"})
+    with open(tmp_path / MANIFEST_FILE, "a") as handle:
+        handle.write('{"tomogram": "t3", "sta')  # killed mid-write
+    with caplog.at_level(logging.WARNING):
+        loaded = Manifest(tmp_path)
+    assert "line 4 is incomplete" in caplog.text
+    assert {name: r["status"] for name, r in loaded.latest.items()} == {"t1": "failed", "t2": "failed"}
+    assert loaded.latest["t1"]["error"] == "later"
+
+
+def test_task_resources():
+    assert task_resources() == {}
+    assert task_resources(worker_memory_gb=2.5, gpus_per_task=1) == {"MEMORY": 2.5e9, "GPU": 1}
+
+
+# ---- Dask: a real LocalCluster, same outputs as the local backend ---------------------------------
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  resources={"MEMORY": 2e9}) as cluster:
+        yield cluster
+
+
+def test_dask_backend_matches_local(tmp_path, local_cluster):
+    names = ("t1", "t2", "t3", "t4")
+    make_dataset(tmp_path / "in", names)
+    (tmp_path / "calls").mkdir()
+    task = BlobTask(str(tmp_path / "calls"), fail=("t4",), sleep_s=0.2)
+    local = run_batch(tmp_path / "in", tmp_path / "local", task=task, progress=False)
+    remote = run_batch(tmp_path / "in", tmp_path / "dask", task=task, backend="dask",
+                       scheduler=local_cluster.scheduler_address, worker_memory_gb=1.5, progress=False)
+    assert statuses(remote) == statuses(local) == {"t1": "done", "t2": "done", "t3": "done", "t4": "failed"}
+    for name in ("t1", "t2", "t3"):
+        np.testing.assert_array_equal(picked(tmp_path / "dask", name), picked(tmp_path / "local", name))
+        log = (tmp_path / "dask" / name / LOG_FILE).read_text()  # two tasks ran side by side in threads
+        assert f"{name}: start" in log and all(f"{other}: start" not in log for other in names if other != name)
+    pd.testing.assert_frame_equal(merged(tmp_path / "dask"), merged(tmp_path / "local"))
+    again = run_batch(tmp_path / "in", tmp_path / "dask", task=task, backend="dask",
+                      scheduler=local_cluster.scheduler_address, progress=False)
+    assert statuses(again) == {"t1": "skipped", "t2": "skipped", "t3": "skipped", "t4": "failed"}
+
+
+def test_dask_resources_no_worker_offers(dataset, local_cluster):
+    indir, out, calls_dir, _ = dataset
+    with pytest.raises(UnpickInputError, match=r"asks for resources MEMORY=5e\+09 but no worker offers.*MEMORY=2e\+09"):
+        run_batch(indir, out, task=BlobTask(str(calls_dir)), backend="dask",
+                  scheduler=local_cluster.scheduler_address, worker_memory_gb=5, progress=False)
+    assert calls(calls_dir) == {}
+
+
+def test_dask_unreachable_scheduler_and_missing_extra(dataset, monkeypatch):
+    indir, out, calls_dir, _ = dataset
+    monkeypatch.setattr("unpick.batch._dask.CONNECT_TIMEOUT_S", 0.5)
+    with pytest.raises(UnpickInputError, match="cannot reach a Dask scheduler"):
+        run_batch(indir, out, task=BlobTask(str(calls_dir)), backend="dask", scheduler="tcp://127.0.0.1:9", progress=False)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(UnpickInputError, match=r"pip install 'unpick\[dask\]'"):
+        run_batch(indir, out, task=BlobTask(str(calls_dir)), backend="dask", scheduler="local", progress=False)

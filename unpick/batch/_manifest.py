@@ -1,0 +1,117 @@
+"""The batch manifest: one JSON line per finished tomogram, appended by the parent process only.
+
+``OUT/manifest.jsonl`` is append-only; the latest line for a tomogram wins. A line is written
+with a single ``write`` on a file opened for appending and then synced, so a killed batch leaves
+at worst one truncated last line, which is ignored (with a warning) when the manifest is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .._shared import UnpickInputError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.jsonl"
+MANIFEST_SCHEMA = 1
+
+
+def input_fingerprint(path: Path) -> dict[str, int]:
+    """Size (bytes) and modification time (ns) of an input file: a change re-runs its tomogram."""
+    stat = path.stat()
+    return {"size_bytes": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns)}
+
+
+def signature_hash(signature: dict[str, Any]) -> str:
+    """A short stable hash of a task signature (its JSON with sorted keys)."""
+    text = json.dumps(signature, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Manifest:
+    """Read and append the per-tomogram records of ``OUT/manifest.jsonl``.
+
+    Records are dicts with at least ``tomogram``, ``status`` (``'done'`` or ``'failed'``),
+    ``input``, ``size_bytes``, ``mtime_ns`` and ``config_hash``.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = Path(out_dir) / MANIFEST_FILE
+        self.latest: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            lines = self.path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UnpickInputError(
+                f"{self.path}: cannot read the batch manifest ({err}); move it away to start the batch afresh"
+            ) from err
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s: line %d is incomplete (a killed run?) and is ignored", self.path, number)
+                continue
+            if isinstance(record, dict) and isinstance(record.get("tomogram"), str):
+                self.latest[record["tomogram"]] = record
+            else:
+                logger.warning("%s: line %d is not a tomogram record and is ignored", self.path, number)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record (one ``write`` call, then ``fsync``) and make it the latest."""
+        record = {"schema": MANIFEST_SCHEMA, **record}
+        line = (json.dumps(record, sort_keys=True, default=_json_default) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.latest[record["tomogram"]] = record
+
+    def finished(self, name: str, *, fingerprint: dict[str, int], config_hash: str, target_dir: Path) -> dict | None:
+        """The record of ``name`` when it is done with this input and config and its outputs exist."""
+        record = self.latest.get(name)
+        if record is None or record.get("status") != "done" or record.get("config_hash") != config_hash:
+            return None
+        if any(record.get(key) != value for key, value in fingerprint.items()):
+            return None
+        missing = [rel for rel in record.get("outputs", []) if not (target_dir / rel).is_file()]
+        if missing:
+            logger.info("%s: recorded as done but %s is missing; running it again", name, missing[0])
+            return None
+        return record
+
+    def check_same_input(self, name: str, path: Path, fingerprint: dict[str, int]) -> None:
+        """Refuse to overwrite ``OUT/<name>`` when it holds the results of another input file.
+
+        A file that moved (other path, same size and mtime) counts as the same input.
+        """
+        record = self.latest.get(name)
+        if record is None or Path(record.get("input", "")) == path.resolve():
+            return
+        if all(record.get(key) == value for key, value in fingerprint.items()):
+            return
+        raise UnpickInputError(
+            f"{path}: the output folder '{name}' already holds results of another file "
+            f"({record.get('input')}); use a different --out for this data set or remove that folder "
+            f"and its lines from {self.path}"
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,249 @@
+"""Per-tomogram tasks: what a worker runs, with its own log file and every failure caught."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..workflows._names import DEFAULT_WORKFLOW
+from ._memory import default_memory_bytes
+
+if TYPE_CHECKING:
+    from ..workflows import PickConfig
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "unpick.log"
+_PACKAGE_LOGGER = "unpick"
+
+
+@dataclasses.dataclass(frozen=True)
+class TomogramOutput:
+    """What a task wrote for one tomogram (paths relative to ``OUT/<name>``).
+
+    Attributes
+    ----------
+    picks_files : dict
+        Workflow name -> picks CSV (x, y, z in voxels), read back for the merged STAR files and
+        the batch evaluation.
+    counts : dict
+        Workflow name -> number of picks.
+    outputs : list of str
+        Every file that must exist for the tomogram to count as finished (the completion marker
+        last). Written atomically by the task.
+    shape_zyx : tuple of int
+        Volume shape in voxels (for STAR's centred coordinates).
+    voxel_size_angstrom : float
+        Voxel edge in Å.
+    pick_z_range : tuple of int, optional
+        Half-open ``[z0, z1)`` slices the picks were restricted to (the evaluation draws its
+        random points there too); None for the whole volume.
+    """
+
+    picks_files: dict[str, str]
+    counts: dict[str, int]
+    outputs: tuple[str, ...]
+    shape_zyx: tuple[int, int, int]
+    voxel_size_angstrom: float
+    pick_z_range: tuple[int, int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TomogramOutcome:
+    """Result of one task as the parent sees it: status ``'done'`` or ``'failed'``."""
+
+    name: str
+    status: str
+    seconds: float
+    host: str
+    error: str = ""
+    output: TomogramOutput | None = None
+
+
+class TomogramTask(abc.ABC):
+    """The work done on one tomogram file; must pickle (it travels to worker processes).
+
+    Subclasses implement ``signature`` (everything that changes the outputs: a different
+    signature re-runs finished tomograms) and ``__call__``, which writes every output under
+    ``target_dir`` atomically and returns a :class:`TomogramOutput`.
+    """
+
+    @abc.abstractmethod
+    def signature(self) -> dict[str, Any]:
+        """JSON-serialisable description of the task; hashed into the manifest."""
+
+    @abc.abstractmethod
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
+        """Process ``tomogram_path``, writing into ``target_dir`` (which exists)."""
+
+    def memory_bytes(self, shape_zyx: tuple[int, int, int]) -> int:
+        """Estimated peak memory in bytes of one task on a volume of ``shape_zyx``."""
+        return default_memory_bytes(shape_zyx)
+
+
+@dataclasses.dataclass(frozen=True)
+class PickTask(TomogramTask):
+    """Run :func:`unpick.workflows.run_pick` on one tomogram (the default batch task).
+
+    The picks are always written as CSV (``csv`` is added to ``formats`` when missing) because
+    the batch reads them back for the merged STAR files. ``device`` is not part of the
+    signature: CPU and GPU results agree within float tolerance.
+    """
+
+    workflows: tuple[str, ...] = (DEFAULT_WORKFLOW,)
+    config: PickConfig | None = None
+    voxel_size_angstrom: float | None = None
+    device: str = "cpu"
+    formats: tuple[str, ...] = ("csv",)
+    write_masks: bool = True
+
+    def __post_init__(self) -> None:
+        from ..workflows import PickConfig, parse_workflows
+
+        workflows = self.workflows if isinstance(self.workflows, str) else ",".join(self.workflows)
+        object.__setattr__(self, "workflows", tuple(w.name for w in parse_workflows(workflows)))
+        object.__setattr__(self, "config", self.config or PickConfig())
+        formats = tuple(dict.fromkeys(("csv", *self.formats)))
+        object.__setattr__(self, "formats", formats)
+
+    def signature(self) -> dict[str, Any]:
+        return {
+            "task": "pick",
+            "workflows": sorted(self.workflows),
+            "config": self.config.to_dict(),
+            "voxel_size_angstrom": self.voxel_size_angstrom,
+            "formats": sorted(self.formats),
+            "write_masks": self.write_masks,
+        }
+
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
+        from ..workflows import run_pick
+
+        run = run_pick(
+            tomogram_path, target_dir.parent, workflows=self.workflows, config=self.config,
+            voxel_size_angstrom=self.voxel_size_angstrom, device=self.device, formats=self.formats,
+            write_masks=self.write_masks, progress=False,
+        )
+        record = run.result.record
+        return TomogramOutput(
+            picks_files={name: f"picks/{name}.csv" for name in run.result.picks},
+            counts={name: int(n) for name, n in record["picks"].items()},
+            outputs=(*record["outputs"], run.job_file.name),
+            shape_zyx=tuple(int(n) for n in record["shape_zyx"]),
+            voxel_size_angstrom=float(record["voxel_size_angstrom"]),
+            pick_z_range=tuple(int(z) for z in record["pick_z_range"]),
+        )
+
+
+def execute(task: TomogramTask, name: str, tomogram_path: Path, target_dir: Path, *, log_level: int) -> TomogramOutcome:
+    """Run ``task`` on one tomogram in a worker; never raises for an ordinary exception.
+
+    Log records of the ``unpick`` package from this thread go to ``target_dir/unpick.log``
+    (appended, one header per attempt). An exception becomes a ``'failed'`` outcome with its
+    type and message, and its traceback goes to the log file.
+    """
+    start = time.perf_counter()
+    host = socket.gethostname()
+
+    def outcome(status: str, **extra: Any) -> TomogramOutcome:
+        return TomogramOutcome(name=name, status=status, seconds=time.perf_counter() - start, host=host, **extra)
+
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return outcome("failed", error=f"cannot create {target_dir}: {err}")
+    with _tomogram_log(target_dir / LOG_FILE, level=log_level) as log_file:
+        logger.info("%s: start on %s (pid %d), input %s", name, host, os.getpid(), tomogram_path)
+        try:
+            output = task(tomogram_path, target_dir)
+        except Exception as err:  # noqa: BLE001 - failure isolation: report it, the others go on
+            # the traceback goes to the tomogram's log only; the parent reports the failure
+            log_file.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "%s: failed",
+                                              (name,), sys.exc_info()))
+            return outcome("failed", error=f"{type(err).__name__}: {err}")
+        logger.info("%s: done in %.2f s: %s", name, time.perf_counter() - start, _counts_text(output.counts))
+    return outcome("done", output=output)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{wf} {n}" for wf, n in counts.items()) or "no workflows"
+
+
+class _PackageLogState:
+    """Lowers the ``unpick`` logger's level while task log files are open, without changing
+    what reaches the caller's handlers.
+
+    While any task runs in this process, the package logger stops propagating and a forwarding
+    handler passes records at the caller's original level and above to the root handlers, as
+    propagation did; lower records (INFO under ``-q``) reach only the task log files.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved: tuple[int, bool] = (logging.NOTSET, True)
+        self.forward: logging.Handler | None = None
+
+    def enter(self, package: logging.Logger, handler: logging.Handler, level: int) -> None:
+        with self.lock:
+            if self.users == 0:
+                self.saved = (package.level, package.propagate)
+                if package.propagate:
+                    self.forward = _ForwardToRoot(package.getEffectiveLevel())
+                    package.addHandler(self.forward)
+                    package.propagate = False
+            self.users += 1
+            package.setLevel(min(package.getEffectiveLevel(), level))
+            package.addHandler(handler)
+
+    def exit(self, package: logging.Logger, handler: logging.Handler) -> None:
+        with self.lock:
+            package.removeHandler(handler)
+            self.users -= 1
+            if self.users == 0:
+                if self.forward is not None:
+                    package.removeHandler(self.forward)
+                    self.forward = None
+                package.setLevel(self.saved[0])
+                package.propagate = self.saved[1]
+
+
+class _ForwardToRoot(logging.Handler):
+    """Hand records on to the root logger's handlers (what propagation would have done)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+_package_state = _PackageLogState()
+
+
+@contextlib.contextmanager
+def _tomogram_log(path: Path, *, level: int) -> Iterator[logging.Handler]:
+    """Send this thread's ``unpick`` log records at ``level`` and above to ``path``.
+
+    The handler filters on the thread, so tasks running side by side in threads (a Dask worker
+    with several threads) each get only their own records; the console sees what it saw before.
+    """
+    package = logging.getLogger(_PACKAGE_LOGGER)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    _package_state.enter(package, handler, level)
+    try:
+        yield handler
+    finally:
+        _package_state.exit(package, handler)
+        handler.close()
