@@ -1,0 +1,216 @@
+"""``unpick refine``: the whole bootstrap in one command.
+
+An unsupervised workflow picks each tomogram (the teacher), its picks become pseudo-positives
+(teacher scores as weights), a PU-trained ResUNet learns from them, and the trained model picks
+every tomogram again (score map -> peaks). Output layout under ``--out DIR``::
+
+    DIR/teacher/<name>/picks/<workflow>.csv, job.json   the teacher (``unpick pick`` layout)
+    DIR/refined/state/round<r>/training_state.pt        per-epoch training state (resumable)
+    DIR/refined/model.pt                                the trained picker (``unpick infer`` reads it)
+    DIR/refined/<name>_scores.mrc                       particle-probability map
+    DIR/refined/<name>_picks.<ext>                      refined picks, workflow ``refined-<teacher>``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TEACHER_DIR, REFINED_DIR, STATE_DIR = "teacher", "refined", "state"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..workflows._names import DEFAULT_WORKFLOW
+
+    parser = subparsers.add_parser(
+        "refine",
+        help="bootstrap a deep picker from an unsupervised workflow's picks and re-pick with it",
+        description=(
+            "Run an unsupervised workflow on each tomogram (the teacher), train a 3-D ResUNet with "
+            "positive-unlabelled learning on the teacher's picks (scores as weights), and pick every "
+            "tomogram with it. Writes DIR/teacher/<tomogram>/ (as 'unpick pick'), DIR/refined/model.pt, "
+            "DIR/refined/<tomogram>_scores.mrc and DIR/refined/<tomogram>_picks.<ext>. With --resume a "
+            "finished teacher run with the same settings is reused and an interrupted training continues "
+            "from its last epoch (a teacher that runs again restarts the training)."
+        ),
+    )
+    parser.add_argument("tomograms", nargs="+", metavar="TOMO.mrc", help="tomogram file(s), MRC/REC")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--teacher-workflow", default=DEFAULT_WORKFLOW, metavar="NAME",
+        help="the unsupervised workflow whose picks are the pseudo-labels (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--teacher-config", metavar="FILE",
+        help="a PickConfig YAML/JSON for the teacher (its particle radius is set from --particle-radius)",
+    )  # fmt: skip
+    parser.add_argument("--particle-radius", type=float, required=True, metavar="Å", help="particle radius in Å")
+    parser.add_argument("--config", metavar="FILE", help="a DeepConfig YAML/JSON; options given here override it")
+    parser.add_argument("--loss", choices=("nnpu", "gekl", "pn"), help="training objective (default nnpu)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="training epochs")
+    parser.add_argument("--iterations", type=int, metavar="N", help="optimiser steps per epoch")
+    parser.add_argument(
+        "--expected-count", type=float, metavar="N",
+        help="expected particles per tomogram, sets the class prior (default: 1.5 x the teacher's picks)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--self-training-rounds", type=int, metavar="N",
+        help="rounds adding confident, flip-consistent new peaks to the pseudo-labels (default 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threshold", type=float, metavar="P",
+        help="minimum peak score (pooled probability, 0-1); default: Otsu on the log peak scores",
+    )  # fmt: skip
+    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one")
+    parser.add_argument("--seed", type=int, help="random seed of the deep picker")
+    parser.add_argument(
+        "--device", choices=("cpu", "gpu", "auto"),
+        help="device of the teacher (CuPy) and of torch (default auto: the GPU when present)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--formats", default="csv", metavar="LIST",
+        help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="reuse finished teacher runs (same settings) and continue an interrupted training",
+    )  # fmt: skip
+    parser.set_defaults(run=run)
+    return parser
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """Pick formats from a comma-separated ``--formats`` value (``json`` is copick)."""
+    from .._shared import UnpickInputError, check_choice
+    from ..workflows._run import PICK_FORMATS
+    from ._infer import FORMAT_ALIASES
+
+    formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))
+    if not formats:
+        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, copick, ndjson")
+    for fmt in formats:
+        check_choice(fmt, "--formats", tuple(PICK_FORMATS))
+    return formats
+
+
+def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angstrom: float):
+    """The teacher's picks table of one ``Tomogram`` and whether it was reused: run the workflow,
+    or on --resume read back the picks of a finished run (its ``job.json`` exists and records the
+    same settings)."""
+    import json
+
+    from .._shared import UnpickInputError
+    from ..io import read_picks_csv
+    from ..workflows import PickConfig, run_pick
+    from ..workflows._run import JOB_FILE
+
+    config = PickConfig.from_file(args.teacher_config) if args.teacher_config else PickConfig()
+    config = config.with_particle_radius(radius_angstrom)
+    teacher_root = Path(args.out) / TEACHER_DIR
+    done = teacher_root / tomogram.name
+    saved = done / "picks" / f"{workflow}.csv"
+    if args.resume and (done / JOB_FILE).is_file() and saved.is_file():
+        record = json.loads((done / JOB_FILE).read_text())
+        if record.get("config") == json.loads(json.dumps(config.to_dict())):
+            logger.info("%s: teacher %s finished earlier (%s); reusing its picks", tomogram.name, workflow, saved)
+            return read_picks_csv(saved), True
+        logger.info("%s: teacher settings changed since %s; running the teacher again", tomogram.name, done / JOB_FILE)
+    outcome = run_pick(
+        tomogram.path,
+        teacher_root,
+        workflows=workflow,
+        config=config,
+        voxel_size_angstrom=args.voxel_size,
+        device=args.device or "auto",
+        formats=("csv",),
+        write_masks=False,
+        progress=not args.quiet,
+    )
+    picks = outcome.result.picks[workflow]
+    if len(picks) == 0:
+        raise UnpickInputError(
+            f"{tomogram.path}: the teacher {workflow} found no particles, so there is nothing to learn from; "
+            f"check --particle-radius or choose another --teacher-workflow"
+        )
+    return picks, False
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .._shared import UnpickInputError, check_positive, make_picks, picks_zyx
+    from ..deep import refine_picks, save_checkpoint
+    from ..deep._train import STATE_FILE
+    from ..io import read_tomogram, write_mrc, write_picks
+    from ..workflows import parse_workflows
+    from ..workflows._run import PICK_FORMATS
+    from ._train import config_from_args
+
+    radius_angstrom = check_positive(args.particle_radius, "--particle-radius", unit="Å")
+    workflows = parse_workflows(args.teacher_workflow)
+    if len(workflows) != 1:
+        raise UnpickInputError(
+            f"--teacher-workflow: expected one workflow name, got {args.teacher_workflow!r}; "
+            f"pick the single workflow whose picks should teach the deep picker"
+        )
+    workflow = workflows[0].name
+    formats = parse_formats(args.formats)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
+    config = config_from_args(args)
+    if args.self_training_rounds is not None:
+        config = config.replace(self_training_rounds=args.self_training_rounds)
+
+    tomograms = [read_tomogram(path, voxel_size_angstrom=args.voxel_size) for path in args.tomograms]
+    voxel_sizes = [t.voxel_size_angstrom for t in tomograms]
+    if max(voxel_sizes) > 1.01 * min(voxel_sizes):
+        raise UnpickInputError(
+            f"tomograms: voxel sizes differ ({', '.join(f'{v:g}' for v in voxel_sizes)} Å); the picker learns one "
+            f"scale, so bin the tomograms to one voxel size first"
+        )
+    names = [t.name for t in tomograms]
+    if len(set(names)) != len(names):
+        raise UnpickInputError(f"tomograms: two files share a name ({', '.join(names)}); their outputs would collide")
+    tables, reused = zip(*(teacher_picks(args, tomogram, workflow, radius_angstrom) for tomogram in tomograms))
+    for tomogram, table in zip(tomograms, tables):
+        logger.info("%s: %d pseudo-positive picks from %s", tomogram.name, len(table), workflow)
+
+    refined = Path(args.out) / REFINED_DIR
+    state = refined / STATE_DIR
+    if not all(reused):  # without --resume, or new pseudo-labels: a saved training state is stale
+        for stale in sorted(state.glob(f"round*/{STATE_FILE}")):
+            logger.info("starting the training afresh: removing %s", stale)
+            stale.unlink()
+    voxel = voxel_sizes[0]
+    radius_voxels = radius_angstrom / voxel
+    result = refine_picks(
+        [t.data for t in tomograms],
+        [picks_zyx(table) for table in tables],
+        config=config,
+        radius_voxels=radius_voxels,
+        scores=[table["score"].to_numpy(dtype=float) for table in tables],
+        voxel_size_angstrom=voxel,
+        threshold=args.threshold,
+        progress=not args.quiet,
+        checkpoint_dir=state,
+    )
+    save_checkpoint(refined / "model.pt", result.trained)
+    for tomogram, table, coords, scores, score_map in zip(
+        tomograms, tables, result.coords, result.scores, result.score_maps
+    ):
+        picks = make_picks(
+            coords, voxel_size_angstrom=voxel, score=scores, workflow=f"refined-{workflow}", tomogram=tomogram.name
+        )
+        write_mrc(refined / f"{tomogram.name}_scores.mrc", score_map, voxel_size_angstrom=voxel)
+        for fmt in formats:
+            write_picks(refined / f"{tomogram.name}_picks{PICK_FORMATS[fmt]}", picks, volume_shape_zyx=tomogram.shape)
+        print(f"{tomogram.name}: {len(table)} teacher picks -> {len(picks)} refined picks")
+    final = result.trained.history[-1]
+    print(
+        f"trained {len(result.trained.history)} epochs ({config.loss}, final loss {final['loss']:.4f}, "
+        f"pi_U {result.trained.priors.unlabelled:.3g}); outputs: {refined}"
+    )
+    return 0 if np.isfinite(final["loss"]) else 1
