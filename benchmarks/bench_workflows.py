@@ -4,10 +4,10 @@ Usage:
     python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows gabor-kmeans-ws all
     python benchmarks/bench_workflows.py naive --shape 48 192 192
 
-``speed``: for each workflow spec, a fresh subprocess simulates a tomogram of the given shape
-(float32, 10 Å voxels, particles at ~1 % of the volume), writes it as an MRC, and runs
-``run_pick`` on it; prints wall seconds per stage and the child's peak RSS (ru_maxrss), which
-includes the simulator's own peak, so it is an upper bound for picking alone.
+``speed``: one subprocess simulates a tomogram of the given shape (float32, 10 Å voxels,
+particles at ~1 % of the volume) and writes it as an MRC; then, for each workflow spec, a fresh
+subprocess runs ``run_pick`` on that file; prints wall seconds per stage and the picking process's
+peak RSS (ru_maxrss).
 
 ``naive``: intensities-kmeans-cc both ways in one process on the same volume: unpick's streamed
 path, and what the published reference does — a float64 N×125 matrix of every neighbourhood,
@@ -27,47 +27,51 @@ import tracemalloc
 
 import numpy as np
 
-CHILD = r"""
-import json, resource, sys, time
+SIMULATE = r"""
+import json, sys, time
 from pathlib import Path
 from unpick.io import write_mrc
 from unpick.synthetic import SimulationConfig, simulate_tomogram
-from unpick.workflows import PickConfig, run_pick
-shape, spec, out = json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+shape, out = json.loads(sys.argv[1]), Path(sys.argv[2])
 n = max(10, int(0.01 * shape[0] * shape[1] * shape[2] / (4 / 3 * 3.1416 * 7 ** 3)))
 t = time.perf_counter()
 sim = simulate_tomogram(SimulationConfig(shape_zyx=tuple(shape), n_particles=n, noise=1.0, seed=1))
 write_mrc(out / "bench.mrc", sim.volume, voxel_size_angstrom=10.0)
-simulate_s = time.perf_counter() - t
-del sim
-rss_after_sim = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"simulate_s": time.perf_counter() - t}))
+"""
+
+PICK = r"""
+import json, resource, sys, time
+from pathlib import Path
+from unpick.workflows import PickConfig, run_pick
+spec, out = sys.argv[1], Path(sys.argv[2])
 t = time.perf_counter()
 run = run_pick(out / "bench.mrc", out / "picks", workflows=spec,
                config=PickConfig().with_particle_radius(70.0), progress=False)
-total = time.perf_counter() - t
-print(json.dumps({"simulate_s": simulate_s, "pick_s": total, "timings": run.result.record["timings_s"],
+print(json.dumps({"pick_s": time.perf_counter() - t, "timings": run.result.record["timings_s"],
                   "picks": run.result.record["picks"],
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                  "peak_rss_after_simulation_gb": rss_after_sim / 2**20}))
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 """
+
+
+def _child(code: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def speed(shape: list[int], specs: list[str]) -> None:
     print(f"volume {tuple(shape)} float32 = {np.prod(shape) * 4 / 2**30:.2f} GiB")
-    for spec in specs:
-        with tempfile.TemporaryDirectory() as tmp:
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, json.dumps(shape), spec, tmp], capture_output=True, text=True, check=True
-            )
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        timings = result["timings"]
-        stages = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
-        extract = round(sum(v for k, v in timings.items() if k.count("-") == 2), 1)
-        print(
-            f"{spec}: pick {result['pick_s']:.1f} s (preprocess {timings['preprocess']:.1f}, features+clustering "
-            f"{stages}, instances {extract}), peak RSS {result['peak_rss_gb']:.2f} GiB "
-            f"(simulation alone {result['peak_rss_after_simulation_gb']:.2f}); picks {result['picks']}"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        made = _child(SIMULATE, json.dumps(shape), tmp)
+        print(f"simulated and written in {made['simulate_s']:.1f} s (separate process)")
+        for spec in specs:
+            result = _child(PICK, spec, tmp)
+            timings = result["timings"]
+            stages = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
+            extract = round(sum(v for k, v in timings.items() if k.count("-") == 2), 1)
+            print(f"{spec}: pick {result['pick_s']:.1f} s (preprocess {timings['preprocess']:.1f}, "
+                  f"features+clustering {stages}, instances {extract}), peak RSS {result['peak_rss_gb']:.2f} GiB; "
+                  f"picks {result['picks']}")
 
 
 def naive(shape: list[int]) -> None:
