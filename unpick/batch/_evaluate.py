@@ -12,9 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .._shared import UnpickInputError
-from ..evaluate import evaluate_workflows
-from ..evaluate._metrics import counts_to_scores
-from ..evaluate._relative_recall import relative_recall_from
+from ..evaluate import counts_to_scores, evaluate_workflows, relative_recall_from
 from ..io import atomic_write, read_picks_csv, read_truth
 from ..io._names import tomogram_name
 

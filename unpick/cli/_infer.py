@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from .._shared import UnpickInputError, check_choice, check_positive, make_picks
     from ..deep import find_peaks, load_checkpoint, predict_score_map
     from ..io import read_tomogram, write_mrc, write_picks
-    from ..workflows._run import PICK_FORMATS
+    from ..workflows import PICK_FORMATS
 
     formats = [FORMAT_ALIASES.get(f.strip(), f.strip()) for f in args.formats.split(",") if f.strip()]
     if not formats:

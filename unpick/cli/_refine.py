@@ -85,7 +85,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def parse_formats(text: str) -> tuple[str, ...]:
     """Pick formats from a comma-separated ``--formats`` value (``json`` is copick)."""
     from .._shared import UnpickInputError, check_choice
-    from ..workflows._run import PICK_FORMATS
+    from ..workflows import PICK_FORMATS
     from ._infer import FORMAT_ALIASES
 
     formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))
@@ -104,8 +104,7 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
 
     from .._shared import UnpickInputError
     from ..io import read_picks_csv
-    from ..workflows import PickConfig, run_pick
-    from ..workflows._run import JOB_FILE
+    from ..workflows import JOB_FILE, PickConfig, run_pick
 
     config = PickConfig.from_file(args.teacher_config) if args.teacher_config else PickConfig()
     config = config.with_particle_radius(radius_angstrom)
@@ -145,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from ..deep import refine_picks, save_checkpoint
     from ..deep._train import STATE_FILE
     from ..io import read_tomogram, write_mrc, write_picks
-    from ..workflows import parse_workflows
-    from ..workflows._run import PICK_FORMATS
+    from ..workflows import PICK_FORMATS, parse_workflows
     from ._train import config_from_args
 
     radius_angstrom = check_positive(args.particle_radius, "--particle-radius", unit="Å")

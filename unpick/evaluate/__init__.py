@@ -16,12 +16,20 @@ voxels) and does no file I/O; the ``unpick evaluate`` command reads the files.
 from ._baselines import baseline_picks, dog_picks, dog_sigmas_from_radius, random_points
 from ._czii import czii_score
 from ._matching import Matching, match_points
-from ._metrics import per_class_recall, score_points
+from ._metrics import counts_to_scores, per_class_recall, score_points
 from ._pr import PRCurve, pr_curve
-from ._relative_recall import relative_recall
-from ._table import BASELINE_NAMES, DEFAULT_MATCH_RADIUS_ANGSTROM, evaluate_workflows, format_table, verdict
+from ._relative_recall import relative_recall, relative_recall_from
+from ._table import (
+    BASELINE_NAMES,
+    DEFAULT_MATCH_RADIUS_ANGSTROM,
+    evaluate_workflows,
+    format_table,
+    verdict,
+)
 
 __all__ = [
+    "counts_to_scores",
+    "relative_recall_from",
     "BASELINE_NAMES",
     "DEFAULT_MATCH_RADIUS_ANGSTROM",
     "Matching",

@@ -10,13 +10,15 @@ from ._names import (
     Workflow,
     parse_workflows,
 )
-from ._run import run_pick
+from ._run import JOB_FILE, PICK_FORMATS, run_pick
 from ._runner import PickResult, pick_tomogram
 from ._segment import Segmentation
 
 __all__ = [
     "ALL_WORKFLOWS",
     "DEFAULT_WORKFLOW",
+    "JOB_FILE",
+    "PICK_FORMATS",
     "CLUSTERERS",
     "EXTRACTORS",
     "FEATURE_MODES",
