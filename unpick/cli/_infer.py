@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-logger = logging.getLogger(__name__)
+from ._pick import format_list
 
-FORMAT_ALIASES = {"json": "copick"}  # the copick picks file is a .json
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,16 +52,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .._shared import UnpickInputError, check_choice, check_positive, make_picks
+    from .._shared import UnpickInputError, check_positive, make_picks
     from ..deep import find_peaks, load_checkpoint, predict_score_map
     from ..io import read_tomogram, write_mrc, write_picks
     from ..workflows import PICK_FORMATS
 
-    formats = [FORMAT_ALIASES.get(f.strip(), f.strip()) for f in args.formats.split(",") if f.strip()]
-    if not formats:
-        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, copick, ndjson")
-    for fmt in formats:
-        check_choice(fmt, "--formats", tuple(PICK_FORMATS))
+    formats = format_list(args.formats)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
     trained = load_checkpoint(args.checkpoint, device=args.device)

@@ -95,8 +95,20 @@ def config_from_args(args: argparse.Namespace):
     return config
 
 
+FORMAT_ALIASES = {"json": "copick"}  # the copick picks file is a .json
+
+
 def format_list(text: str) -> tuple[str, ...]:
-    return tuple(f.strip() for f in text.split(",") if f.strip())
+    """Pick formats from a comma-separated ``--formats`` value (``json`` is copick), checked."""
+    from .._shared import UnpickInputError, check_choice
+    from ..workflows import PICK_FORMATS
+
+    formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))
+    if not formats:
+        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, copick, ndjson")
+    for fmt in formats:
+        check_choice(fmt, "--formats", tuple(PICK_FORMATS))
+    return formats
 
 
 def run(args: argparse.Namespace) -> int:

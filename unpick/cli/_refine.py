@@ -17,6 +17,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._pick import format_list
+
 logger = logging.getLogger(__name__)
 
 TEACHER_DIR, REFINED_DIR, STATE_DIR = "teacher", "refined", "state"
@@ -82,20 +84,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_formats(text: str) -> tuple[str, ...]:
-    """Pick formats from a comma-separated ``--formats`` value (``json`` is copick)."""
-    from .._shared import UnpickInputError, check_choice
-    from ..workflows import PICK_FORMATS
-    from ._infer import FORMAT_ALIASES
-
-    formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))
-    if not formats:
-        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, copick, ndjson")
-    for fmt in formats:
-        check_choice(fmt, "--formats", tuple(PICK_FORMATS))
-    return formats
-
-
 def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angstrom: float):
     """The teacher's picks table of one ``Tomogram`` and whether it was reused: run the workflow,
     or on --resume read back the picks of a finished run (its ``job.json`` exists and records the
@@ -155,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             f"pick the single workflow whose picks should teach the deep picker"
         )
     workflow = workflows[0].name
-    formats = parse_formats(args.formats)
+    formats = format_list(args.formats)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
     config = config_from_args(args)
