@@ -24,13 +24,7 @@ MATCH_RADIUS = 5.0  # voxels: half the 100 Å particle radius
 TEACHER = ["--teacher-workflow", "gabor-kmeans-ws"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread, more so on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,7 @@ from unpick._shared import UnpickInputError  # noqa: E402
 from unpick.deep import ResUNet3d, find_peaks, otsu_threshold, predict_score_map  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread, more so on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def model(**kwargs):

@@ -22,13 +22,7 @@ RADIUS = 4.5  # small-solid particles (45 Å) at 10 Å per voxel
 TINY = DeepConfig(widths=(4, 4, 8, 8), patch_size=16, batch_size=1, epochs=2, iterations_per_epoch=2, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread, more so on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
