@@ -141,13 +141,13 @@ def test_config_rejects_unknown_key():
 def test_minority_cluster_recovered(method):
     features, truth, intensity = minority_features()
     fitted = fit_clusterer(features, intensity, config=ClusterConfig(method=method), rng=0)
-    is_particle, confidence = fitted.predict_chunk(features)
-    assert is_particle.dtype == bool and confidence.dtype == np.float32
+    is_particle, decision = fitted.predict_chunk(features)
+    assert is_particle.dtype == bool and decision.dtype == np.float32
     assert np.mean(is_particle == truth) > 0.995
     assert fitted.decision["fractions"][fitted.particle_label] == pytest.approx(truth.mean(), abs=0.01)
-    # confidence above one half exactly where the voxel is called particle
-    np.testing.assert_array_equal(confidence > 0.5, is_particle)
-    assert confidence.min() >= 0 and confidence.max() <= 1
+    # the decision value is positive exactly where the voxel is called particle, and ranks voxels
+    np.testing.assert_array_equal(decision > 0, is_particle)
+    assert decision[truth].mean() > 0 > decision[~truth].mean()
 
 
 def standardised(fitted, features):
@@ -157,15 +157,16 @@ def standardised(fitted, features):
 def test_kmeans_prediction_matches_sklearn():
     features, _, intensity = minority_features(seed=3, n_features=8)
     fitted = fit_clusterer(features, intensity, config=ClusterConfig(method="kmeans"), rng=3)
-    is_particle, confidence = fitted.predict_chunk(features)
+    is_particle, decision = fitted.predict_chunk(features)
     expected = fitted.estimator.predict(standardised(fitted, features)) == fitted.particle_label
     np.testing.assert_array_equal(is_particle, expected)
-    # the margin is d_bg / (d_bg + d_particle), from a float64 reference
+    # the decision is d_bg**2 - d_particle**2, from a float64 reference
     z = standardised(fitted, features).astype(np.float64)
     centers = fitted.estimator.cluster_centers_.astype(np.float64)
-    d = np.linalg.norm(z[:, None, :] - centers[None], axis=2)
+    sq = ((z[:, None, :] - centers[None]) ** 2).sum(axis=2)
     p = fitted.particle_label
-    np.testing.assert_allclose(confidence, d[:, 1 - p] / (d[:, 0] + d[:, 1]), atol=1e-4)
+    expected_decision = sq[:, 1 - p] - sq[:, p]
+    np.testing.assert_allclose(decision, expected_decision, rtol=1e-4, atol=1e-3 * np.abs(expected_decision).max())
 
 
 @pytest.mark.parametrize("covariance_type", GMM_TYPES)
@@ -173,20 +174,22 @@ def test_gmm_prediction_matches_sklearn(covariance_type):
     features, _, intensity = minority_features(seed=4, n_features=6)
     config = ClusterConfig(method="gmm", covariance_type=covariance_type)
     fitted = fit_clusterer(features, intensity, config=config, rng=4)
-    is_particle, confidence = fitted.predict_chunk(features)
+    is_particle, decision = fitted.predict_chunk(features)
     z = standardised(fitted, features)
     np.testing.assert_array_equal(is_particle, fitted.estimator.predict(z) == fitted.particle_label)
-    proba = fitted.estimator.predict_proba(z)[:, fitted.particle_label]
-    np.testing.assert_allclose(confidence, proba, atol=1e-4)
+    # the decision is the log-odds of the particle component
+    log_resp = fitted.estimator._estimate_weighted_log_prob(z)
+    log_odds = log_resp[:, fitted.particle_label] - log_resp[:, 1 - fitted.particle_label]
+    np.testing.assert_allclose(decision, log_odds, rtol=1e-3, atol=1e-2)
 
 
 def test_gmm_posterior_stable_far_from_the_clusters():
     features, _, intensity = minority_features(seed=5)
     fitted = fit_clusterer(features, intensity, config=ClusterConfig(method="gmm"), rng=5)
     far = np.vstack([features[:2] * 1e4, -features[:2] * 1e4]).astype(np.float32)
-    is_particle, confidence = fitted.predict_chunk(far)
-    assert np.all(np.isfinite(confidence))
-    np.testing.assert_array_equal(confidence > 0.5, is_particle)
+    is_particle, decision = fitted.predict_chunk(far)
+    assert np.all(np.isfinite(decision))
+    np.testing.assert_array_equal(decision > 0, is_particle)
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
@@ -195,7 +198,6 @@ def test_predict_chunk_blocks_and_dtypes_agree(method, monkeypatch):
     fitted = fit_clusterer(features, intensity, config=ClusterConfig(method=method), rng=6)
     whole = fitted.predict_chunk(features)
     monkeypatch.setattr(_model, "_BLOCK_ELEMENTS", 7)  # 1024-row blocks, last one partial
-    monkeypatch.setattr(_model, "_CPU_KMEANS_BLOCK_ELEMENTS", 7)
     blocked = fitted.predict_chunk(features.astype(np.float64))
     np.testing.assert_array_equal(whole[0], blocked[0])
     np.testing.assert_array_equal(whole[1], blocked[1])
@@ -257,7 +259,7 @@ def test_auto_near_even_split_takes_the_darker_cluster():
     decision = choose_particle_cluster(labels, intensity, rule="auto")
     assert decision["particle_label"] == 1
     assert "auto: dark protein" in decision["reason"] and "darker cluster" in decision["reason"]
-    assert "majority: check the masks" in decision["reason"]
+    assert "the particle cluster is the majority" in decision["reason"] and decision["doubtful"]
     assert choose_particle_cluster(labels, intensity, rule="smaller")["particle_label"] == 0
 
 

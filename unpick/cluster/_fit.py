@@ -13,7 +13,7 @@ from sklearn.mixture import GaussianMixture
 
 from .._shared import UnpickInputError, as_rng
 from ._config import ClusterConfig
-from ._model import FittedClusterer, params_from_estimator, score_block
+from ._model import FittedClusterer, decision_block, params_from_estimator
 from ._rule import choose_particle_cluster
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def fit_clusterer(
     params = params_from_estimator(estimator, method=config.method, mean=mean, scale=scale)
     labels = np.concatenate(
         [
-            score_block(feats[i : i + _BLOCK_ROWS], params, particle=1, xp=np)[0]
+            decision_block(feats[i : i + _BLOCK_ROWS], params, particle=1, xp=np) > 0
             for i in range(0, len(feats), _BLOCK_ROWS)
         ]
     ).astype(np.intp)
@@ -76,7 +76,8 @@ def fit_clusterer(
         )
     decision = choose_particle_cluster(labels, intensity, rule=config.particle_cluster)
     decision["method"] = config.method
-    logger.info("particle cluster = %d (%s)", decision["particle_label"], decision["reason"])
+    log = logger.warning if decision["doubtful"] else logger.info
+    log("particle cluster = %d (%s)", decision["particle_label"], decision["reason"])
     return FittedClusterer(config=config, params=params, estimator=estimator, decision=decision)
 
 

@@ -10,11 +10,9 @@ import numpy as np
 from .._shared import CPU, Backend, UnpickInputError
 from ._config import ClusterConfig
 
-# Rows per block: one (rows, F) float32 temporary of about this many elements. K-Means on the
-# CPU is a handful of memory-bound passes and runs 2-3x faster on cache-sized blocks; the GMM is
-# matrix products that want big blocks, as does everything on a GPU (launch overhead).
+# Rows per block: one (rows, F) float32 temporary of about this many elements (matrix products
+# want big blocks, as does everything on a GPU: launch overhead).
 _BLOCK_ELEMENTS = 1 << 24
-_CPU_KMEANS_BLOCK_ELEMENTS = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +86,8 @@ def params_from_estimator(estimator: Any, *, method: str, mean: np.ndarray, scal
     )
 
 
-def score_block(features: Any, params: ClusterParams, *, particle: int, xp: Any) -> tuple[Any, Any]:
-    """Classify one block of feature rows.
+def decision_block(features: Any, params: ClusterParams, *, particle: int, xp: Any) -> Any:
+    """Signed decision value of one block of feature rows: > 0 on the particle side.
 
     Parameters
     ----------
@@ -102,22 +100,20 @@ def score_block(features: Any, params: ClusterParams, *, particle: int, xp: Any)
 
     Returns
     -------
-    is_particle : (n,) xp bool array
-    confidence : (n,) xp float32 array in [0, 1]
-        GMM: posterior of the particle component, ``sigmoid(log-odds)`` computed as
-        ``exp(-logaddexp(0, -log-odds))`` (stable for any gap). K-Means: distance margin
-        ``d_bg / (d_bg + d_particle)``, 0.5 on the decision boundary, 1 on the particle centroid.
+    (n,) xp float32 array
+        K-Means: ``d_bg**2 - d_particle**2``, the difference of squared distances to the two
+        centroids in standardised space (linear in the features: ``2 (c_p - c_bg) . z + const``).
+        GMM: the log-odds ``log p(particle | z) - log p(background | z)``. Zero is the clusterer's
+        own boundary; the value orders voxels from background-like to particle-like, which is what
+        the data-driven operating point (``unpick.instances.choose_operating_level``) thresholds.
     """
     z = features - xp.asarray(params.mean)
     z *= xp.asarray(1.0 / params.scale)
     if params.method == "kmeans":
-        centers = xp.asarray(params.centers[[particle, 1 - particle]])
-        # (2, F) @ (F, n): row-major output, far faster in BLAS than (n, F) @ (F, 2)
-        sq_dist = xp.einsum("ij,ij->i", z, z) - 2 * (centers @ z.T) + xp.einsum("ij,ij->i", centers, centers)[:, None]
-        dist = xp.sqrt(xp.maximum(sq_dist, 0))
-        is_particle = sq_dist[0] < sq_dist[1]
-        confidence = dist[1] / xp.maximum(dist[0] + dist[1], xp.finfo(xp.float32).tiny)
-        return is_particle, confidence.astype(xp.float32, copy=False)
+        center, other = params.centers[particle].astype(np.float64), params.centers[1 - particle].astype(np.float64)
+        direction = xp.asarray((2 * (center - other)).astype(np.float32))
+        offset = xp.float32(other @ other - center @ center)
+        return (z @ direction + offset).astype(xp.float32, copy=False)
     log_odds = z @ xp.asarray(params.gradient) + xp.float32(params.offset)
     curvature = xp.asarray(params.curvature)
     if params.basis is None:
@@ -127,8 +123,7 @@ def score_block(features: Any, params: ClusterParams, *, particle: int, xp: Any)
         log_odds -= 0.5 * xp.einsum("ij,ij,j->i", u, u, curvature)
     if particle == 0:
         log_odds = -log_odds
-    confidence = xp.exp(-xp.logaddexp(xp.float32(0), -log_odds))
-    return log_odds > 0, confidence.astype(xp.float32, copy=False)
+    return log_odds.astype(xp.float32, copy=False)
 
 
 class FittedClusterer:
@@ -174,12 +169,11 @@ class FittedClusterer:
         Returns
         -------
         is_particle : (n,) xp bool array
-            True where the voxel belongs to the particle cluster (agrees with the estimator's
-            ``predict`` up to float32 ties).
-        confidence : (n,) xp float32 array in [0, 1]
-            GMM: posterior probability of the particle component. K-Means: distance margin
-            ``d_bg / (d_bg + d_particle)`` to the two centroids in standardised space
-            (0.5 on the boundary, > 0.5 for particle voxels). NaN features give NaN confidence.
+            True where the voxel is on the particle side of the clusterer's own boundary (agrees
+            with the estimator's ``predict`` up to float32 ties).
+        decision : (n,) xp float32 array
+            Signed decision value (``decision_block``): K-Means ``d_bg**2 - d_particle**2`` in
+            standardised space, GMM log-odds of the particle component. NaN features give NaN.
         """
         xp = backend.xp
         shape = getattr(features, "shape", None)
@@ -190,13 +184,9 @@ class FittedClusterer:
                 f"{None if shape is None else tuple(shape)}; use the same feature mode as the fit"
             )
         n = shape[0]
-        is_particle = xp.empty(n, dtype=bool)
-        confidence = xp.empty(n, dtype=xp.float32)
-        cache_sized = backend.name == "cpu" and self.config.method == "kmeans"
-        rows = max(1024, (_CPU_KMEANS_BLOCK_ELEMENTS if cache_sized else _BLOCK_ELEMENTS) // n_features)
+        decision = xp.empty(n, dtype=xp.float32)
+        rows = max(1024, _BLOCK_ELEMENTS // n_features)
         for start in range(0, n, rows):
             block = backend.asarray(features[start : start + rows], dtype=xp.float32)
-            flags, conf = score_block(block, self.params, particle=self.particle_label, xp=xp)
-            is_particle[start : start + rows] = flags
-            confidence[start : start + rows] = conf
-        return is_particle, confidence
+            decision[start : start + rows] = decision_block(block, self.params, particle=self.particle_label, xp=xp)
+        return decision > 0, decision

@@ -2,5 +2,13 @@
 
 from ._config import InstanceConfig, InstanceLimits
 from ._extract import Instances, extract_instances
+from ._operating_point import OperatingPoint, choose_operating_level
 
-__all__ = ["InstanceConfig", "InstanceLimits", "Instances", "extract_instances"]
+__all__ = [
+    "InstanceConfig",
+    "InstanceLimits",
+    "Instances",
+    "OperatingPoint",
+    "choose_operating_level",
+    "extract_instances",
+]

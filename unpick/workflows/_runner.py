@@ -23,10 +23,11 @@ from .._shared import (
     make_picks,
 )
 from ..features import preprocess
-from ..instances import extract_instances
+from ..instances import choose_operating_level, extract_instances
 from ._config import PickConfig
 from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_workflows
-from ._segment import CONFIDENCE_LEVELS, Segmentation, segment_mode
+from ..cluster import N_LEVELS
+from ._segment import Segmentation, segment_mode
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def pick_tomogram(
     Returns
     -------
     PickResult
-        ``picks[name]`` is a picks table (x, y, z in voxels, score = mean particle confidence in
+        ``picks[name]`` is a picks table (x, y, z in voxels, score = mean decision level / 255 in
         the instance, size in voxels); ``record`` is JSON-serialisable.
     """
     config = config or PickConfig()
@@ -125,8 +126,14 @@ def pick_tomogram(
         record["features"][mode] = mode_record
         timings[mode] = mode_record["timings_s"]
         for segmentation in segmentations:
+            start = time.perf_counter()
+            _choose_operating_point(segmentation, config, voxel_size_angstrom)
+            timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
             record["segmentations"][segmentation.name] = {
                 "particle_cluster": segmentation.decision,
+                "decision_levels": segmentation.decision_levels.to_record(),
+                "operating_point": None if segmentation.operating is None else segmentation.operating.to_record(),
+                "level": segmentation.level,
                 "particle_voxel_fraction": segmentation.particle_fraction,
             }
             if segmentation.particle_fraction == 0:
@@ -145,6 +152,30 @@ def pick_tomogram(
     return PickResult(picks=picks, record=record, segmentations=kept)
 
 
+def _choose_operating_point(segmentation: Segmentation, config: PickConfig, voxel_size_angstrom: float) -> None:
+    """Set the segmentation's mask level from the data (with a particle radius), and log it."""
+    limits = config.cc.limits(voxel_size_angstrom=voxel_size_angstrom)
+    boundary = segmentation.decision_levels
+    if limits.max_size_voxels is None:
+        logger.info(
+            "%s: no particle radius, mask at the clusterer's own boundary (%.2f %% of sample voxels); "
+            "give --particle-radius for a data-driven operating point",
+            segmentation.name,
+            100 * boundary.tail_fractions[boundary.boundary_level],
+        )
+        return
+    segmentation.operating = choose_operating_level(
+        segmentation.levels, limits=limits, tail_fractions=boundary.tail_fractions, connectivity=config.cc.connectivity
+    )
+    log = logger.warning if segmentation.operating.doubtful else logger.info
+    log(
+        "%s: operating point %s (the clusterer's own boundary: %.2f %% of voxels)",
+        segmentation.name,
+        segmentation.operating.reason,
+        100 * boundary.tail_fractions[boundary.boundary_level],
+    )
+
+
 def _extract(
     segmentation: Segmentation, workflow: Workflow, config: PickConfig, voxel_size_angstrom: float, tomogram: str
 ) -> pd.DataFrame:
@@ -153,12 +184,13 @@ def _extract(
         segmentation.mask,
         config=config.instance_config(workflow.extractor),
         voxel_size_angstrom=voxel_size_angstrom,
-        confidence=segmentation.confidence,
+        confidence=segmentation.levels,
+        levels=segmentation.levels,
     )
     return make_picks(
         instances.centroids_zyx,
         voxel_size_angstrom=voxel_size_angstrom,
-        score=np.asarray(instances.scores, dtype=np.float64) / CONFIDENCE_LEVELS,
+        score=np.asarray(instances.scores, dtype=np.float64) / N_LEVELS,
         size=instances.sizes,
         workflow=workflow.name,
         tomogram=tomogram,

@@ -11,30 +11,44 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._shared import Backend, to_numpy
-from ..cluster import fit_clusterer, zero_border
+from ..cluster import DecisionLevels, decision_levels, fit_clusterer, zero_border
 from ..features import build_feature_bank, sample_interior_voxels
+from ..instances import OperatingPoint
 from ._config import PickConfig
 from ._names import CLUSTERERS, FEATURE_MODES
 
 logger = logging.getLogger(__name__)
 
-CONFIDENCE_LEVELS = 255  # confidence is stored quantised in a uint8 volume: 1 byte per voxel
 HALO = 2  # voxels within this distance of a face have no full 5³ neighbourhood
 
 
 @dataclass
 class Segmentation:
-    """A binary particle mask (uint8 0/1) with a quantised per-voxel confidence (uint8, /255)."""
+    """Per-voxel decision levels (uint8, ``DecisionLevels``) of one feature mode and clusterer.
+
+    ``level`` is the mask threshold: the clusterer's own boundary until the runner chooses an
+    operating point from the data (``operating``); ``mask`` is ``levels >= level``.
+    """
 
     name: str
-    mask: np.ndarray
-    confidence: np.ndarray
+    levels: np.ndarray
+    decision_levels: DecisionLevels
     decision: dict[str, Any]
     timings_s: dict[str, float] = field(default_factory=dict)
+    operating: OperatingPoint | None = None
+
+    @property
+    def level(self) -> int:
+        return self.decision_levels.boundary_level if self.operating is None else self.operating.level
+
+    @property
+    def mask(self) -> np.ndarray:
+        """uint8 0/1 particle mask at the current level."""
+        return (self.levels >= self.level).view(np.uint8)
 
     @property
     def particle_fraction(self) -> float:
-        return float(np.count_nonzero(self.mask)) / self.mask.size
+        return float(np.count_nonzero(self.levels >= self.level)) / self.levels.size
 
 
 def stage_rng(seed: int, mode: str, clusterer: str | None = None) -> np.random.Generator:
@@ -60,7 +74,9 @@ def segment_mode(
     """Segment the preprocessed ``volume`` (Z, Y, X) with feature ``mode`` and each clusterer.
 
     Features of the fit sample come from explicit neighbourhoods; the full volume is streamed in
-    z-chunks, so memory is one chunk of features plus one uint8 mask and confidence per clusterer.
+    z-chunks, so memory is one chunk of features plus one uint8 level volume per clusterer. The
+    levels quantise each clusterer's signed decision value on a log grid of its tail on the fit
+    sample (``unpick.cluster.decision_levels``), so any mask threshold can be chosen afterwards.
     Returns the segmentations and a record (feature bank, sample size, timings) for the job file.
     """
     rng = stage_rng(config.seed, mode)
@@ -79,19 +95,19 @@ def segment_mode(
     sample_intensity = np.asarray(volume[tuple(sample_idx.T)], dtype=np.float32)
     timings["sample_features"] = time.perf_counter() - start
 
-    fitted = {}
+    fitted, quantisers = {}, {}
     for name in clusterers:
         start = time.perf_counter()
         cfg = config.cluster_config(name)
         fit_rng = stage_rng(config.seed, mode, name)
         rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, fit_rng)
         fitted[name] = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=fit_rng)
+        quantisers[name] = decision_levels(fitted[name].predict_chunk(sample_features)[1])
         timings[f"fit_{name}"] = time.perf_counter() - start
         logger.info("%s-%s: %s", mode, name, fitted[name].decision.get("reason", fitted[name].decision))
 
     start = time.perf_counter()
-    masks = {name: np.zeros(volume.shape, dtype=np.uint8) for name in clusterers}
-    confidences = {name: np.zeros(volume.shape, dtype=np.uint8) for name in clusterers}
+    levels = {name: np.zeros(volume.shape, dtype=np.uint8) for name in clusterers}
     z_lo, z_hi = max(pick_z_range[0], HALO), min(pick_z_range[1], volume.shape[0] - HALO)
     plane = volume.shape[1:]
     # a pick slab inside the border band has no voxel with a full neighbourhood: nothing to predict
@@ -99,19 +115,18 @@ def segment_mode(
     with tqdm(total=z_hi - z_lo, desc=f"{mode} features", unit="slice", disable=not progress, leave=False) as bar:
         for z0, z1, features in chunks:
             for name, model in fitted.items():
-                is_particle, confidence = model.predict_chunk(features, backend=backend)
-                masks[name][z0:z1] = to_numpy(is_particle).reshape(z1 - z0, *plane)
-                quantised = backend.xp.rint(confidence * CONFIDENCE_LEVELS).astype(backend.xp.uint8)
-                confidences[name][z0:z1] = to_numpy(quantised).reshape(z1 - z0, *plane)
+                decision = model.predict_chunk(features, backend=backend)[1]
+                quantised = quantisers[name].quantise(decision, xp=backend.xp)
+                levels[name][z0:z1] = to_numpy(quantised).reshape(z1 - z0, *plane)
             del features  # free this chunk before the next one is computed
             bar.update(z1 - z0)
     for name in clusterers:
-        zero_border(masks[name], width=HALO)
+        zero_border(levels[name], width=HALO)
     timings["predict"] = time.perf_counter() - start
 
     segmentations = [
         Segmentation(
-            f"{mode}-{name}", masks[name], confidences[name], fitted[name].decision, {"fit": timings[f"fit_{name}"]}
+            f"{mode}-{name}", levels[name], quantisers[name], fitted[name].decision, {"fit": timings[f"fit_{name}"]}
         )
         for name in clusterers
     ]

@@ -1,0 +1,160 @@
+"""Data-driven operating points: decision levels, the level sweep, local re-thresholding, polarity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from unpick._shared import UnpickInputError
+from unpick.cluster import N_LEVELS, choose_particle_cluster, decision_levels
+from unpick.cluster._levels import nominal_tail_fractions
+from unpick.instances import InstanceConfig, choose_operating_level, extract_instances
+from unpick.synthetic import SimulationConfig, simulate_tomogram
+from unpick.workflows import PickConfig, pick_tomogram
+
+
+def test_decision_levels_follow_the_sample_tail():
+    rng = np.random.default_rng(0)
+    sample = rng.normal(size=200_000)
+    levels = decision_levels(sample)
+    assert levels.thresholds.shape == (N_LEVELS,)
+    assert np.all(np.diff(levels.thresholds) >= 0)
+    quantised = levels.quantise(sample)
+    assert quantised.dtype == np.uint8
+    nominal = nominal_tail_fractions()
+    for level in (1, 60, 128, 200):
+        measured = np.mean(quantised >= level)
+        assert measured == pytest.approx(nominal[level], rel=0.05)
+        assert levels.tail_fractions[level] == pytest.approx(measured, rel=1e-6)
+    # the clusterer's own boundary (decision > 0) is the lowest level with a positive threshold
+    assert levels.thresholds[levels.boundary_level - 1] > 0 >= levels.thresholds[levels.boundary_level - 2]
+    assert levels.level_for_tail(0.01) == int(np.flatnonzero(nominal <= 0.01)[0])
+
+
+def test_decision_levels_reject_bad_samples():
+    with pytest.raises(UnpickInputError, match="at least 2 finite"):
+        decision_levels(np.array([1.0, np.nan, 2.0]))
+
+
+def planted_decision(n_blobs: int = 30, radius: float = 5.0, noise: float = 0.1, seed: int = 0):
+    """A decision-like volume: Gaussian-profile blobs at known centres plus smooth noise."""
+    rng = np.random.default_rng(seed)
+    shape = (48, 96, 96)
+    centres = []
+    while len(centres) < n_blobs:
+        c = rng.uniform([8, 8, 8], np.array(shape) - 8)
+        if all(np.linalg.norm(c - o) > 4 * radius for o in centres):
+            centres.append(c)
+    centres = np.array(centres)
+    zz, yy, xx = np.indices(shape, dtype=np.float32)
+    volume = np.zeros(shape, np.float32)
+    for c in centres:
+        volume += np.exp(-((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2) / (2 * (radius / 1.2) ** 2))
+    volume += noise * ndi.gaussian_filter(rng.normal(size=shape).astype(np.float32), 0.8) / 0.2
+    return volume, centres
+
+
+def test_sweep_recovers_the_planted_blobs_and_rejects_a_percolating_level():
+    volume, centres = planted_decision()
+    quantiser = decision_levels(volume[::2, ::2, ::2].ravel())
+    levels = quantiser.quantise(volume)
+    limits = InstanceConfig(particle_radius_angstrom=50.0).limits(voxel_size_angstrom=10.0)
+    point = choose_operating_level(levels, limits=limits, tail_fractions=quantiser.tail_fractions)
+    assert not point.doubtful
+    labels, n = ndi.label(levels >= point.level)
+    sizes = np.bincount(labels.ravel())[1:]
+    sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
+    assert abs(int(sized.sum()) - len(centres)) <= 2
+    # the evidence: loose levels are dominated by specks or giants, and the chosen row is the best
+    rows = {row["level"]: row for row in point.sweep}
+    loosest = rows[min(rows)]
+    assert loosest["particle_sized_share"] + 0.5 * loosest["giant_share"] < 0.7
+    assert rows[point.level]["n_particle_sized"] == max(
+        r["n_particle_sized"] for r in point.sweep if r["particle_sized_share"] + 0.5 * r["giant_share"] >= 0.7
+    )
+    assert point.quality["n_particle_sized"] == rows[point.level]["n_particle_sized"]
+
+
+def test_sweep_without_particle_sized_components_is_doubtful():
+    rng = np.random.default_rng(1)
+    speckle = rng.normal(size=(32, 64, 64)).astype(np.float32)  # white noise: only specks
+    quantiser = decision_levels(speckle.ravel())
+    limits = InstanceConfig(particle_radius_angstrom=60.0).limits(voxel_size_angstrom=10.0)
+    point = choose_operating_level(quantiser.quantise(speckle), limits=limits, tail_fractions=quantiser.tail_fractions)
+    assert point.doubtful and "check the particle radius" in point.reason
+
+
+def test_sweep_needs_a_size_maximum():
+    limits = InstanceConfig().limits(voxel_size_angstrom=10.0)
+    with pytest.raises(UnpickInputError, match="--particle-radius"):
+        choose_operating_level(np.zeros((8, 8, 8), np.uint8), limits=limits, tail_fractions=nominal_tail_fractions())
+
+
+def two_spheres_on_a_sheet():
+    """Two particle cores (level 200) joined through a large low-level sheet (level 50)."""
+    levels = np.zeros((40, 80, 80), np.uint8)
+    levels[18:22, 5:75, 5:75] = 50  # a membrane-like sheet far larger than a particle
+    zz, yy, xx = np.indices(levels.shape)
+    centres = np.array([[20.0, 25.0, 25.0], [20.0, 50.0, 55.0]])
+    for c in centres:
+        levels[(zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= 25] = 200
+    return levels, centres
+
+
+@pytest.mark.parametrize("method", ["cc", "ws"])
+def test_oversized_component_is_rethresholded_locally_not_dropped(method, caplog):
+    levels, centres = two_spheres_on_a_sheet()
+    config = InstanceConfig(method=method, particle_radius_angstrom=50.0)
+    mask = levels >= 50
+    dropped = extract_instances(mask, config=config, voxel_size_angstrom=10.0)
+    assert len(dropped) == 0  # without levels the giant is dropped by the size filter
+    with caplog.at_level("INFO", logger="unpick.instances._extract"):
+        found = extract_instances(mask, config=config, voxel_size_angstrom=10.0, levels=levels, confidence=levels)
+    assert len(found) == 2
+    order = np.argsort(found.centroids_zyx[:, 1])
+    np.testing.assert_allclose(found.centroids_zyx[order], centres, atol=0.5)
+    assert np.all(found.scores == 200)
+    assert "re-thresholded locally: 2 particle-sized pieces kept" in caplog.text
+
+
+def test_watershed_keeps_an_elongated_particle_and_splits_touching_spheres():
+    zz, yy, xx = np.indices((60, 60, 60))
+    # one particle stretched along z (missing wedge): semi-axes 10, 5, 5 voxels
+    elongated = ((zz - 30) / 10.0) ** 2 + ((yy - 15) / 5.0) ** 2 + ((xx - 15) / 5.0) ** 2 <= 1
+    # two touching spheres of radius 5, 9 voxels apart
+    touching = ((zz - 30) ** 2 + (yy - 40) ** 2 + (xx - 36) ** 2 <= 25) | (
+        (zz - 30) ** 2 + (yy - 40) ** 2 + (xx - 45) ** 2 <= 25
+    )
+    config = InstanceConfig(method="ws", particle_radius_angstrom=50.0)
+    found = extract_instances(elongated | touching, config=config, voxel_size_angstrom=10.0)
+    assert len(found) == 3
+    near_elongated = np.linalg.norm(found.centroids_zyx - [30, 15, 15], axis=1) < 2
+    assert near_elongated.sum() == 1
+
+
+def test_auto_polarity_from_the_minority_cluster_when_the_skew_is_near_zero():
+    # a 4 % bright cluster in a histogram whose skewness is pulled to ~0 by a dark tail of another kind
+    rng = np.random.default_rng(3)
+    kind = rng.choice(3, size=40000, p=[0.92, 0.04, 0.04])
+    intensity = np.choose(kind, [0.5, 0.8, 0.2]) + rng.normal(0, 0.05, kind.size)
+    labels = (kind == 1).astype(np.intp)
+    decision = choose_particle_cluster(labels, intensity, rule="auto")
+    assert abs(decision["skewness"]) < 0.3
+    assert decision["particle_label"] == 1
+    assert "within noise of zero" in decision["reason"] and "bright protein" in decision["reason"]
+    assert not decision["doubtful"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bright", [False, True], ids=["dark", "bright"])
+def test_default_workflow_never_collapses_over_seeds(bright):
+    # the volume of the issue: `unpick simulate --shape 48 96 96 --n-particles 20 --noise 0.5 --seed 1`
+    sim = simulate_tomogram(
+        SimulationConfig(shape_zyx=(48, 96, 96), n_particles=20, noise=0.5, seed=1, protein_dark=not bright)
+    )
+    counts = []
+    for seed in range(15):
+        result = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=PickConfig(seed=seed))
+        counts.append(len(result.picks["intensities-gmm-cc"]))
+    assert min(counts) >= 30, counts

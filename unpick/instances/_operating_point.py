@@ -1,0 +1,195 @@
+"""The mask threshold chosen from the data: the level with the most particle-sized components."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import scipy.ndimage as ndi
+
+from .._shared import UnpickInputError, check_volume
+from ._config import InstanceLimits
+
+logger = logging.getLogger(__name__)
+
+#: Candidate masks keep between these shares of the voxels (levels are log-spaced in this share).
+SWEEP_TAIL_RANGE = (0.004, 0.2)
+#: Coarse candidates every SWEEP_STEP levels (about 40 % apart in the share), then every
+#: REFINE_STEP levels within SWEEP_STEP of the best coarse one.
+SWEEP_STEP = 10
+REFINE_STEP = 3
+#: A candidate counts only when its mask lies mostly in particle-sized components:
+#: ``particle_sized_share + GIANT_WEIGHT * giant_share >= MIN_PARTICLE_SIZED_SHARE``. Oversized
+#: components count half (extraction re-thresholds them locally and keeps particle-sized pieces);
+#: noise specks not at all. Looser levels fill with specks or percolate (chosen on polnet
+#: tomo_01, see benchmarks/README.md).
+MIN_PARTICLE_SIZED_SHARE = 0.7
+GIANT_WEIGHT = 0.5
+#: The sweep labels a centred (Y, X) crop, all z, of at most this many voxels. It must be large:
+#: a crop cuts membranes and percolating networks into pieces that pass for particles.
+SWEEP_MAX_VOXELS = 32_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatingPoint:
+    """The chosen mask level and the evidence for it.
+
+    Attributes
+    ----------
+    level : int
+        Mask = ``levels >= level``.
+    reason : str
+        One line for the log and the job record.
+    sweep : list of dict
+        Per candidate level: ``level``, ``tail_fraction`` (share of fit-sample voxels at or above
+        it), ``n_components``, ``n_particle_sized``, ``particle_sized_share``, ``giant_share`` and
+        ``speck_share`` (shares of the candidate mask's voxels in components within, above and
+        below the size limits).
+    doubtful : bool
+        True when no candidate was admissible (``MIN_PARTICLE_SIZED_SHARE``) or the best one has very few
+        components: the log carries a WARNING.
+    """
+
+    level: int
+    reason: str
+    sweep: list[dict[str, Any]]
+    doubtful: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        return {"level": self.level, "reason": self.reason, "doubtful": self.doubtful, "sweep": self.sweep}
+
+    @property
+    def quality(self) -> dict[str, float]:
+        """Label-free quality of the chosen mask: its row of the sweep (empty when not swept)."""
+        row = next((r for r in self.sweep if r["level"] == self.level), None)
+        return {} if row is None else {k: v for k, v in row.items() if k != "level"}
+
+
+def choose_operating_level(
+    levels: Any,
+    *,
+    limits: InstanceLimits,
+    tail_fractions: np.ndarray,
+    connectivity: int = 1,
+    min_components: int = 3,
+) -> OperatingPoint:
+    """Choose the mask level of a decision-level volume from what particles look like.
+
+    Candidate masks ``levels >= k`` are labelled (connected components) on a centred crop; the
+    chosen level is the one with the most particle-sized components (``min_size_voxels`` to
+    ``max_size_voxels``) among those whose mask lies mostly in such components (a share of at
+    least ``MIN_PARTICLE_SIZED_SHARE``, oversized components counting ``GIANT_WEIGHT``). Too loose a level percolates into giant components or fills with noise specks;
+    too tight a level keeps only particle cores under the size minimum: both lose particle-sized
+    components. No ground truth is used.
+
+    Parameters
+    ----------
+    levels : (Z, Y, X) uint8 array
+        Decision levels (``unpick.cluster.DecisionLevels.quantise``); 0 outside the pickable region.
+    limits : InstanceLimits
+        Size limits in voxels; needs ``max_size_voxels`` (a particle radius).
+    tail_fractions : (256,) float array
+        Share of the fit sample at or above each level (``DecisionLevels.tail_fractions``).
+    connectivity : {1, 2, 3}
+        Neighbourhood of the connected components, as for extraction.
+    min_components : int
+        Fewer particle-sized components than this at the best level make the choice doubtful.
+
+    Returns
+    -------
+    OperatingPoint
+    """
+    levels = np.asarray(levels)
+    check_volume(levels, name="levels", min_size=1, check_finite=False)
+    if levels.dtype != np.uint8:
+        raise UnpickInputError(f"levels: expected a uint8 decision-level volume, got dtype {levels.dtype}")
+    if limits.max_size_voxels is None:
+        raise UnpickInputError(
+            "limits: the operating point needs a maximum particle size; give a particle radius (--particle-radius Å)"
+        )
+    tails = np.asarray(tail_fractions, dtype=np.float64)
+    crop = _centred_crop(levels, SWEEP_MAX_VOXELS)
+    structure = ndi.generate_binary_structure(3, connectivity)
+    lo = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[1], side="left"))
+    hi = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[0], side="left"))
+    lo, hi = max(lo, 1), max(min(hi, len(tails) - 1), 1)
+    rows: dict[int, dict[str, Any]] = {}
+
+    def evaluate(level: int) -> None:
+        if level not in rows and 1 <= level < len(tails):
+            rows[level] = _candidate_row(crop, level, float(tails[level]), limits, structure)
+
+    for level in range(lo, hi + 1, SWEEP_STEP):
+        evaluate(level)
+    best = _best(rows)
+    if best is not None:
+        for level in range(best - SWEEP_STEP + REFINE_STEP, best + SWEEP_STEP, REFINE_STEP):
+            evaluate(level)
+        best = _best(rows)
+    sweep = [rows[k] for k in sorted(rows)]
+    if best is None:
+        fallback = max(sweep, key=lambda r: (_admissible_share(r), r["level"]))
+        return OperatingPoint(
+            level=fallback["level"],
+            reason=(
+                f"no level has {MIN_PARTICLE_SIZED_SHARE:.0%} of its mask in particle-sized components; "
+                f"took the level with the largest share ({_admissible_share(fallback):.0%}, "
+                f"{100 * fallback['tail_fraction']:.2f} % of voxels): check the particle radius and the masks"
+            ),
+            sweep=sweep,
+            doubtful=True,
+        )
+    row = rows[best]
+    reason = (
+        f"level {best}: {row['n_particle_sized']} particle-sized components, the most of {len(sweep)} levels, "
+        f"{100 * row['tail_fraction']:.2f} % of voxels, {row['particle_sized_share']:.0%} of the mask particle-sized"
+    )
+    doubtful = row["n_particle_sized"] < min_components
+    if doubtful:
+        reason += f" (fewer than {min_components}: check the particle radius and the masks)"
+    return OperatingPoint(level=best, reason=reason, sweep=sweep, doubtful=doubtful)
+
+
+def _best(rows: dict[int, dict[str, Any]]) -> int | None:
+    """The admissible level with the most particle-sized components (ties: the tighter level)."""
+    admissible = [r for r in rows.values() if _admissible_share(r) >= MIN_PARTICLE_SIZED_SHARE]
+    if not admissible:
+        return None
+    return max(admissible, key=lambda r: (r["n_particle_sized"], r["level"]))["level"]
+
+
+def _admissible_share(row: dict[str, Any]) -> float:
+    return row["particle_sized_share"] + GIANT_WEIGHT * row["giant_share"]
+
+
+def _candidate_row(
+    crop: np.ndarray, level: int, tail: float, limits: InstanceLimits, structure: np.ndarray
+) -> dict[str, Any]:
+    labels, n = ndi.label(crop >= level, structure=structure)
+    sizes = np.bincount(labels[labels > 0], minlength=n + 1)[1:] if n else np.zeros(0, dtype=np.int64)
+    total = max(int(sizes.sum()), 1)
+    sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
+    giant = sizes > limits.max_size_voxels
+    return {
+        "level": level,
+        "tail_fraction": tail,
+        "n_components": int(n),
+        "n_particle_sized": int(np.count_nonzero(sized)),
+        "particle_sized_share": float(sizes[sized].sum() / total),
+        "giant_share": float(sizes[giant].sum() / total),
+        "speck_share": float(sizes[~sized & ~giant].sum() / total),
+    }
+
+
+def _centred_crop(volume: np.ndarray, max_voxels: int) -> np.ndarray:
+    """A view of ``volume`` cropped in (Y, X) about its centre to at most ``max_voxels`` voxels."""
+    depth, height, width = volume.shape
+    if volume.size <= max_voxels:
+        return volume
+    side = max(1, math.isqrt(max_voxels // depth))
+    ny, nx = min(height, side), min(width, max(1, max_voxels // (depth * min(height, side))))
+    y0, x0 = (height - ny) // 2, (width - nx) // 2
+    return volume[:, y0 : y0 + ny, x0 : x0 + nx]
