@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from unpick._shared import UnpickInputError
+from unpick._shared import UnpickInputError, picks_zyx
+from unpick.evaluate import score_points
 from unpick.cluster import N_LEVELS, choose_particle_cluster, decision_levels
 from unpick.cluster._levels import nominal_tail_fractions
 from unpick.instances import InstanceConfig, choose_operating_level, extract_instances
@@ -153,8 +154,10 @@ def test_default_workflow_never_collapses_over_seeds(bright):
     sim = simulate_tomogram(
         SimulationConfig(shape_zyx=(48, 96, 96), n_particles=20, noise=0.5, seed=1, protein_dark=not bright)
     )
-    counts = []
+    truth = picks_zyx(sim.truth)
+    found = []
     for seed in range(15):
-        result = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=PickConfig(seed=seed))
-        counts.append(len(result.picks["intensities-gmm-cc"]))
-    assert min(counts) >= 30, counts
+        picks = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=PickConfig(seed=seed)).picks
+        found.append(score_points(picks_zyx(picks["intensities-gmm-cc"]), truth, radius_voxels=10.0)["recall"])
+    # before: 1 pick (the 99 % majority called particle) for seeds 7, 9 and 10
+    assert min(found) >= 0.8, found

@@ -108,10 +108,11 @@ class PickTask(TomogramTask):
     write_masks: bool = True
 
     def __post_init__(self) -> None:
-        from ..workflows import PickConfig, parse_workflows
+        from ..workflows import PickConfig, parse_selection
 
         workflows = self.workflows if isinstance(self.workflows, str) else ",".join(self.workflows)
-        object.__setattr__(self, "workflows", tuple(w.name for w in parse_workflows(workflows)))
+        chosen, combined = parse_selection(workflows)
+        object.__setattr__(self, "workflows", tuple(w.name for w in chosen) + combined)
         object.__setattr__(self, "config", self.config or PickConfig())
         formats = tuple(dict.fromkeys(("csv", *self.formats)))
         object.__setattr__(self, "formats", formats)

@@ -31,7 +31,9 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         "--workflows",
         default=DEFAULT_WORKFLOW,
         metavar="NAMES",
-        help=f"'all' or comma-separated names from: {', '.join(WORKFLOW_NAMES)} (default: %(default)s)",
+        help=f"'all', 'consensus' (picks at least half of the workflows agree on), 'auto' (the workflow that "
+        f"agrees best with the consensus), or comma-separated names from: {', '.join(WORKFLOW_NAMES)} "
+        f"(default: %(default)s)",
     )
     parser.add_argument("--config", metavar="FILE", help="a PickConfig YAML/JSON; options given here override it")
     parser.add_argument(
@@ -66,6 +68,16 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="pick files to write: csv,tsv,star,copick,ndjson (default: %(default)s)",
     )
+    parser.add_argument(
+        "--keep-fiducials",
+        action="store_true",
+        help="do not exclude gold fiducials (extreme-density beads and their streaks) from picking",
+    )
+    parser.add_argument(
+        "--keep-empty-slabs",
+        action="store_true",
+        help="fit and pick in the whole depth, also in empty slabs found above and below the specimen",
+    )
     parser.add_argument("--no-masks", action="store_true", help="do not write the semantic masks")
     parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
 
@@ -92,6 +104,10 @@ def config_from_args(args: argparse.Namespace):
         config = config.replace(**{method: cluster})
     if args.seed is not None:
         config = config.replace(seed=args.seed)
+    if getattr(args, "keep_fiducials", False):
+        config = config.replace(exclude_fiducials=False)
+    if getattr(args, "keep_empty_slabs", False):
+        config = config.replace(exclude_empty_slabs=False)
     return config
 
 

@@ -43,7 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--teacher-workflow", default=DEFAULT_WORKFLOW, metavar="NAME",
-        help="the unsupervised workflow whose picks are the pseudo-labels (default: %(default)s)",
+        help="the unsupervised workflow whose picks are the pseudo-labels, or 'consensus' / 'auto' "
+        "(default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--teacher-config", metavar="FILE",
@@ -108,7 +109,7 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
     outcome = run_pick(
         tomogram.path,
         teacher_root,
-        workflows=workflow,
+        workflows=args.teacher_workflow,
         config=config,
         voxel_size_angstrom=args.voxel_size,
         device=args.device or "auto",
@@ -132,17 +133,17 @@ def run(args: argparse.Namespace) -> int:
     from ..deep import refine_picks, save_checkpoint
     from ..deep._train import STATE_FILE
     from ..io import read_tomogram, write_mrc, write_picks
-    from ..workflows import PICK_FORMATS, parse_workflows
+    from ..workflows import PICK_FORMATS, parse_selection
     from ._train import config_from_args
 
     radius_angstrom = check_positive(args.particle_radius, "--particle-radius", unit="Å")
-    workflows = parse_workflows(args.teacher_workflow)
-    if len(workflows) != 1:
+    workflows, combined = parse_selection(args.teacher_workflow)
+    if len(combined) + (0 if combined else len(workflows)) != 1:
         raise UnpickInputError(
-            f"--teacher-workflow: expected one workflow name, got {args.teacher_workflow!r}; "
-            f"pick the single workflow whose picks should teach the deep picker"
+            f"--teacher-workflow: expected one workflow name, 'consensus' or 'auto', got {args.teacher_workflow!r}; "
+            f"pick the single set of picks that should teach the deep picker"
         )
-    workflow = workflows[0].name
+    workflow = combined[0] if combined else workflows[0].name
     formats = format_list(args.formats)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")

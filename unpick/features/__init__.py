@@ -7,16 +7,23 @@ or, at chosen voxels, as explicit neighbourhoods times :func:`kernel_matrix`
 """
 
 from ._bank import FeatureBank, build_feature_bank, kernel_matrix
+from ._fiducials import Fiducials, exclude_fiducials, find_fiducials
 from ._config import MODES, FeatureConfig, PreprocessConfig, gabor_bank_size
 from ._preprocess import preprocess
 from ._sampling import sample_interior_voxels
+from ._specimen import SpecimenSlab, find_specimen_slab
 
 __all__ = [
     "MODES",
     "FeatureBank",
     "FeatureConfig",
+    "Fiducials",
     "PreprocessConfig",
+    "SpecimenSlab",
     "build_feature_bank",
+    "exclude_fiducials",
+    "find_fiducials",
+    "find_specimen_slab",
     "gabor_bank_size",
     "kernel_matrix",
     "preprocess",

@@ -154,11 +154,12 @@ def choose_operating_level(
 
 
 def _best(rows: dict[int, dict[str, Any]]) -> int | None:
-    """The admissible level with the most particle-sized components (ties: the tighter level)."""
+    """The admissible level with the most particle-sized components; among equals, the cleanest
+    mask (fewest components in all), then the looser level (fuller particles, steadier centroids)."""
     admissible = [r for r in rows.values() if _admissible_share(r) >= MIN_PARTICLE_SIZED_SHARE]
     if not admissible:
         return None
-    return max(admissible, key=lambda r: (r["n_particle_sized"], r["level"]))["level"]
+    return max(admissible, key=lambda r: (r["n_particle_sized"], -r["n_components"], -r["level"]))["level"]
 
 
 def _admissible_share(row: dict[str, Any]) -> float:

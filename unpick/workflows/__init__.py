@@ -4,10 +4,12 @@ from ._config import PickConfig
 from ._names import (
     ALL_WORKFLOWS,
     CLUSTERERS,
+    COMBINED,
     EXTRACTORS,
     FEATURE_MODES,
     WORKFLOW_NAMES,
     Workflow,
+    parse_selection,
     parse_workflows,
 )
 from ._run import JOB_FILE, PICK_FORMATS, run_pick
@@ -20,6 +22,7 @@ __all__ = [
     "JOB_FILE",
     "PICK_FORMATS",
     "CLUSTERERS",
+    "COMBINED",
     "EXTRACTORS",
     "FEATURE_MODES",
     "WORKFLOW_NAMES",
@@ -27,6 +30,7 @@ __all__ = [
     "PickResult",
     "Segmentation",
     "Workflow",
+    "parse_selection",
     "parse_workflows",
     "pick_tomogram",
     "run_pick",

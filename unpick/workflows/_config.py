@@ -29,6 +29,9 @@ class PickConfig(StageConfig):
     ``fit_z_range`` bounds the voxels used to fit (Gabor selection, clustering sample);
     ``pick_z_range`` bounds where picks may lie. Both are half-open ``[z0, z1)`` slices.
     ``particle_radius_angstrom`` sets size filters and the watershed spacing of both extractors.
+    ``exclude_fiducials`` removes gold beads (extreme density) and their streaks from picking;
+    ``exclude_empty_slabs`` (with a particle radius) fits and picks only inside the specimen slab,
+    not in the empty slabs above and below it (the fit slab then defaults to the specimen slab).
     """
 
     preprocess: PreprocessConfig = PreprocessConfig()
@@ -41,9 +44,14 @@ class PickConfig(StageConfig):
     ws: InstanceConfig = InstanceConfig(method="ws")
     fit_z_range: tuple[int, int] | None = None
     pick_z_range: tuple[int, int] | None = None
+    exclude_fiducials: bool = True
+    exclude_empty_slabs: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("exclude_fiducials", "exclude_empty_slabs"):
+            if not isinstance(getattr(self, name), bool):
+                raise UnpickInputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         object.__setattr__(self, "fit_z_range", _z_range_or_none(self.fit_z_range, "fit_z_range"))
         object.__setattr__(self, "pick_z_range", _z_range_or_none(self.pick_z_range, "pick_z_range"))
         for mode in ("intensities", "fft", "gabor"):

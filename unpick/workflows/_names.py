@@ -39,6 +39,31 @@ ALL_WORKFLOWS = tuple(Workflow(*combo) for combo in itertools.product(FEATURE_MO
 WORKFLOW_NAMES = tuple(w.name for w in ALL_WORKFLOWS)
 
 
+#: Picks combined from several workflows: ``consensus`` (picks on which at least half of the
+#: workflows agree) and ``auto`` (the workflow that agrees best with the consensus).
+COMBINED = ("consensus", "auto")
+
+
+def parse_selection(spec: str | Iterable[str]) -> tuple[tuple[Workflow, ...], tuple[str, ...]]:
+    """Parse a selection that may also name combined picks (``consensus``, ``auto``).
+
+    Returns the workflows to run and the combined picks to add. A selection of combined picks
+    only (e.g. ``'consensus'``) runs all twelve workflows; ``'auto,intensities-gmm-cc,...'``
+    combines just the named ones.
+    """
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip().lower() for n in names if n.strip()]
+    combined = tuple(c for c in COMBINED if c in names)
+    rest = [n for n in names if n not in COMBINED]
+    workflows = parse_workflows(rest) if rest else ALL_WORKFLOWS
+    if combined and len(workflows) < 2:
+        raise UnpickInputError(
+            f"workflows: {', '.join(combined)} combine several workflows, got only {workflows[0].name}; "
+            "name two or more, or 'all'"
+        )
+    return workflows, combined
+
+
 def parse_workflows(spec: str | Iterable[str]) -> tuple[Workflow, ...]:
     """Parse ``'all'``, ``'gabor-kmeans-ws'``, ``'a,b'`` or a list of names into workflows.
 
@@ -53,6 +78,7 @@ def parse_workflows(spec: str | Iterable[str]) -> tuple[Workflow, ...]:
     unknown = [n for n in names if n not in WORKFLOW_NAMES]
     if unknown:
         raise UnpickInputError(
-            f"workflows: unknown workflow(s) {', '.join(unknown)}; valid names are 'all' or {', '.join(WORKFLOW_NAMES)}"
+            f"workflows: unknown workflow(s) {', '.join(unknown)}; valid names are 'all', "
+            f"{', '.join(COMBINED)} or {', '.join(WORKFLOW_NAMES)}"
         )
     return tuple(w for w in ALL_WORKFLOWS if w.name in names)

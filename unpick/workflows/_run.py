@@ -11,7 +11,7 @@ from pathlib import Path
 from .._shared import UnpickInputError, check_choice
 from ..io import read_tomogram, write_mrc, write_picks
 from ._config import PickConfig
-from ._names import DEFAULT_WORKFLOW, parse_workflows
+from ._names import DEFAULT_WORKFLOW, parse_selection
 from ._files import write_json, write_picks_report
 from ._runner import PickResult, pick_tomogram
 from ._segment import Segmentation
@@ -58,7 +58,8 @@ def run_pick(
     for fmt in formats:
         check_choice(fmt, "pick format", tuple(PICK_FORMATS))
     config = config or PickConfig()
-    workflows = [w.name for w in parse_workflows(workflows)]  # a bad name fails before any work
+    chosen, combined = parse_selection(workflows)  # a bad name fails before any work
+    workflows = [w.name for w in chosen] + list(combined)
     start = time.perf_counter()
     tomogram = read_tomogram(tomogram_path, voxel_size_angstrom=voxel_size_angstrom)
     logger.info(

@@ -22,10 +22,11 @@ from .._shared import (
     get_backend,
     make_picks,
 )
-from ..features import preprocess
+from ..features import exclude_fiducials, find_fiducials, find_specimen_slab, preprocess
 from ..instances import choose_operating_level, extract_instances
 from ._config import PickConfig
-from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_workflows
+from ._consensus import agreement_scores, consensus_picks
+from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_selection
 from ..cluster import N_LEVELS
 from ._segment import Segmentation, segment_mode
 
@@ -76,7 +77,7 @@ def pick_tomogram(
         the instance, size in voxels); ``record`` is JSON-serialisable.
     """
     config = config or PickConfig()
-    chosen = parse_workflows(workflows)
+    chosen, combined = parse_selection(workflows)
     volume = check_volume(volume, name=tomogram or "volume")
     voxel_size_angstrom = check_positive(voxel_size_angstrom, "voxel size", unit="Å")
     _check_radius_fits(config, volume.shape, voxel_size_angstrom)
@@ -88,6 +89,38 @@ def pick_tomogram(
     start = time.perf_counter()
     pre = preprocess(volume, config=config.preprocess, backend=backend, rng=config.seed)
     timings["preprocess"] = time.perf_counter() - start
+    slab = None
+    radius = config.cc.limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
+    if config.exclude_empty_slabs and radius is not None:
+        start = time.perf_counter()
+        slab = find_specimen_slab(volume, radius_voxels=radius)
+        timings["specimen_slab"] = time.perf_counter() - start
+        if slab.z_range != (0, volume.shape[0]):
+            if config.fit_z_range is None:
+                fit_z_range = slab.z_range
+            pick_z_range = (max(pick_z_range[0], slab.z_range[0]), min(pick_z_range[1], slab.z_range[1]))
+            logger.info(
+                "specimen slab z %d-%d of %d: the slabs above and below are empty (little low-pass structure); "
+                "fitting and picking inside it (--keep-empty-slabs picks everywhere)",
+                *slab.z_range,
+                volume.shape[0],
+            )
+            if pick_z_range[0] >= pick_z_range[1]:
+                raise UnpickInputError(
+                    f"pick z-slab: the requested slab {list(config.pick_z_range)} lies outside the specimen "
+                    f"slab {list(slab.z_range)}; choose another --pick-z-slab or give --keep-empty-slabs"
+                )
+    fiducials = None
+    if config.exclude_fiducials:
+        start = time.perf_counter()
+        fiducials = find_fiducials(volume, rng=config.seed)
+        timings["fiducials"] = time.perf_counter() - start
+        if len(fiducials):
+            logger.info(
+                "%d gold fiducials found (extreme density); picks within their exclusion zones are dropped "
+                "(--keep-fiducials keeps them)",
+                len(fiducials),
+            )
 
     record: dict[str, Any] = {
         "unpick_version": __version__,
@@ -97,10 +130,12 @@ def pick_tomogram(
         "shape_zyx": list(volume.shape),
         "voxel_size_angstrom": voxel_size_angstrom,
         "device": backend.device_name,
-        "workflows": [w.name for w in chosen],
+        "workflows": [w.name for w in chosen] + list(combined),
         "config": config.to_dict(),
         "fit_z_range": list(fit_z_range),
         "pick_z_range": list(pick_z_range),
+        "specimen_slab": None if slab is None else slab.to_record(),
+        "fiducials": None if fiducials is None else fiducials.to_record(),
         "features": {},
         "segmentations": {},
         "picks": {},
@@ -127,6 +162,8 @@ def pick_tomogram(
         timings[mode] = mode_record["timings_s"]
         for segmentation in segmentations:
             start = time.perf_counter()
+            if fiducials is not None and len(fiducials):
+                exclude_fiducials(segmentation.levels, fiducials)
             _choose_operating_point(segmentation, config, voxel_size_angstrom)
             timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
             record["segmentations"][segmentation.name] = {
@@ -149,7 +186,44 @@ def pick_tomogram(
             if keep_segmentations:
                 kept[segmentation.name] = segmentation
         del segmentations
+    if combined:
+        _combine(picks, combined, record, config, voxel_size_angstrom, tomogram)
     return PickResult(picks=picks, record=record, segmentations=kept)
+
+
+def _combine(
+    picks: dict[str, pd.DataFrame],
+    combined: tuple[str, ...],
+    record: dict[str, Any],
+    config: PickConfig,
+    voxel_size_angstrom: float,
+    tomogram: str,
+) -> None:
+    """Add the consensus and/or auto picks, and every workflow's label-free agreement score."""
+    limits = config.cc.limits(voxel_size_angstrom=voxel_size_angstrom)
+    radius = limits.radius_voxels if limits.radius_voxels is not None else float(limits.min_distance_voxels)
+    singles = dict(picks)
+    consensus = consensus_picks(singles, radius_voxels=radius, voxel_size_angstrom=voxel_size_angstrom, tomogram=tomogram)
+    agreement = agreement_scores(singles, consensus, radius_voxels=radius)
+    best = max(agreement, key=lambda name: (agreement[name], -list(singles).index(name)))
+    record["quality"] = {
+        "measure": "F1 of each workflow against the consensus picks (label-free)",
+        "agreement_f1": agreement,
+        "auto_workflow": best,
+    }
+    logger.info(
+        "consensus: %d picks supported by at least half of %d workflows; best agreement %s (F1 %.3f vs consensus)",
+        len(consensus),
+        len(singles),
+        best,
+        agreement[best],
+    )
+    if "consensus" in combined:
+        picks["consensus"] = consensus
+        record["picks"]["consensus"] = len(consensus)
+    if "auto" in combined:
+        picks["auto"] = singles[best].assign(workflow="auto")
+        record["picks"]["auto"] = len(picks["auto"])
 
 
 def _choose_operating_point(segmentation: Segmentation, config: PickConfig, voxel_size_angstrom: float) -> None:

@@ -1,0 +1,54 @@
+"""Gold fiducials: found from extreme density, excluded from picking, kept on request."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unpick._shared import picks_zyx
+from unpick.features import Fiducials, exclude_fiducials, find_fiducials
+from unpick.synthetic import SimulationConfig, simulate_tomogram
+from unpick.workflows import PickConfig, pick_tomogram
+
+
+def simulated(n_fiducials: int, noise: float = 1.0):
+    return simulate_tomogram(
+        SimulationConfig(shape_zyx=(64, 128, 128), n_particles=40, noise=noise, seed=3, n_fiducials=n_fiducials)
+    )
+
+
+@pytest.mark.parametrize("noise", [0.5, 1.5])
+def test_every_bead_is_found_and_particles_are_not(noise):
+    sim = simulated(3, noise)
+    found = find_fiducials(sim.volume, rng=0)
+    for bead in sim.fiducials_zyx:
+        assert np.linalg.norm(found.centres_zyx - bead, axis=1).min() < 5.0  # within one bead radius (50 Å)
+    truth = sim.truth[["z", "y", "x"]].to_numpy()
+    # nothing found sits on a particle (only beads and their wrapped-around halo)
+    assert np.linalg.norm(found.centres_zyx[:, None] - truth[None], axis=2).min() > 3
+    assert len(find_fiducials(simulated(0, noise).volume, rng=0)) == 0
+
+
+def test_exclusion_clears_an_ellipsoid_stretched_along_z():
+    levels = np.full((40, 40, 40), 9, np.uint8)
+    beads = Fiducials(centres_zyx=np.array([[20.0, 20.0, 20.0]]), radii_voxels=np.array([2.0]))
+    cleared = exclude_fiducials(levels, beads)
+    assert cleared == np.count_nonzero(levels == 0)
+    assert levels[20, 20, 20] == 0 and levels[20 + 11, 20, 20] == 0 and levels[20, 20 + 5, 20] == 0
+    assert levels[20, 20 + 7, 20] == 9 and levels[20 + 13, 20, 20] == 9
+
+
+def test_no_pick_near_a_bead_unless_kept():
+    sim = simulated(3)
+    config = PickConfig().with_particle_radius(60.0)
+    beads = sim.fiducials_zyx
+    bead_radius = 5.0  # voxels: 50 Å beads at 10 Å
+    excluded = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=config)
+    picks = picks_zyx(excluded.picks["intensities-gmm-cc"])
+    assert len(picks) >= 20
+    assert np.linalg.norm(picks[:, None] - beads[None], axis=2).min() > 2 * bead_radius
+    assert excluded.record["fiducials"]["n_fiducials"] >= 3
+    kept = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=config.replace(exclude_fiducials=False))
+    assert kept.record["fiducials"] is None
+    near = np.linalg.norm(picks_zyx(kept.picks["intensities-gmm-cc"])[:, None] - beads[None], axis=2).min()
+    assert near <= 2 * bead_radius
