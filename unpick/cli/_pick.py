@@ -149,15 +149,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary_table(record: dict) -> str:
-    """Plain-text table of pick counts and seconds per workflow for one tomogram."""
+    """Plain-text table of pick counts, seconds and (with consensus/auto) the label-free
+    agreement score per workflow for one tomogram."""
     timings = record["timings_s"]
+    agreement = record.get("quality", {}).get("agreement_f1", {})
     lines = [
         f"{record['tomogram'] or 'tomogram'}  shape {tuple(record['shape_zyx'])}  "
         f"voxel {record['voxel_size_angstrom']:g} Å",
-        f"{'workflow':<24}{'picks':>8}{'extract s':>11}",
+        f"{'workflow':<24}{'picks':>8}{'extract s':>11}" + (f"{'agreement':>11}" if agreement else ""),
     ]
     for name, count in record["picks"].items():
-        lines.append(f"{name:<24}{count:>8d}{timings[name]:>11.2f}")
+        seconds = f"{timings[name]:>11.2f}" if name in timings else f"{'':>11}"
+        score = f"{agreement[name]:>11.3f}" if name in agreement else ""
+        lines.append(f"{name:<24}{count:>8d}{seconds}{score}")
+    if agreement:
+        lines.append(
+            f"agreement = F1 against the consensus picks (label-free); auto = {record['quality']['auto_workflow']}"
+        )
     modes = [m for m in ("intensities", "fft", "gabor") if m in timings]
     lines.append(
         "feature+cluster s: "

@@ -1,6 +1,7 @@
 """Workflows: the twelve unsupervised pickers, run alone or together on a tomogram."""
 
 from ._config import PickConfig
+from ._consensus import agreement_scores, consensus_picks
 from ._names import (
     ALL_WORKFLOWS,
     CLUSTERERS,
@@ -30,6 +31,8 @@ __all__ = [
     "PickResult",
     "Segmentation",
     "Workflow",
+    "agreement_scores",
+    "consensus_picks",
     "parse_selection",
     "parse_workflows",
     "pick_tomogram",
