@@ -198,6 +198,7 @@ def test_predict_chunk_blocks_and_dtypes_agree(method, monkeypatch):
     fitted = fit_clusterer(features, intensity, config=ClusterConfig(method=method), rng=6)
     whole = fitted.predict_chunk(features)
     monkeypatch.setattr(_model, "_BLOCK_ELEMENTS", 7)  # 1024-row blocks, last one partial
+    monkeypatch.setattr(_model, "_CPU_LINEAR_BLOCK_ELEMENTS", 7)
     blocked = fitted.predict_chunk(features.astype(np.float64))
     np.testing.assert_array_equal(whole[0], blocked[0])
     np.testing.assert_array_equal(whole[1], blocked[1])

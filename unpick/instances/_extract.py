@@ -16,8 +16,11 @@ from ._config import InstanceConfig, InstanceLimits
 
 logger = logging.getLogger(__name__)
 
-#: Levels added per local re-threshold of an oversized component (about 14 % fewer voxels each).
+#: Levels added per local re-threshold of an oversized component (about 14 % fewer voxels each),
+#: more where the top level is far, so that a component is relabelled at most
+#: RETHRESHOLD_MAX_STEPS times on its way up: the cost stays a few passes over its box.
 RETHRESHOLD_STEP = 4
+RETHRESHOLD_MAX_STEPS = 8
 #: A watershed marker must rise this fraction of the marker spacing above the saddle that joins
 #: it to a higher one (its dynamic in the distance transform): two touching spheres have a deep
 #: neck, one particle elongated by the missing wedge has none (chosen on polnet tomo_01).
@@ -76,8 +79,8 @@ def extract_instances(
     pieces). Instances touching a face are kept.
 
     With a decision-level volume (``levels``), a connected component over ``max_size_voxels`` is
-    not dropped but re-thresholded locally: its voxels at ever higher levels (steps of
-    ``RETHRESHOLD_STEP``) are labelled again until every piece is at most ``max_size_voxels``;
+    not dropped but re-thresholded locally: its voxels at ever higher levels (steps of at least
+    ``RETHRESHOLD_STEP``, at most ``RETHRESHOLD_MAX_STEPS`` of them) are labelled again until every piece is at most ``max_size_voxels``;
     pieces of at least ``min_size_voxels`` become instances (particles merged with a membrane or
     with each other by a loose mask), the rest is discarded and counted in the log. Watershed
     then only ever sees components of at most particle size, so its cost cannot grow with a
@@ -202,7 +205,8 @@ def _split_component(
     ``level``, recursing into pieces that are still too large. Returns the number of pieces."""
     count = 0
     while level + RETHRESHOLD_STEP <= 255:
-        level += RETHRESHOLD_STEP
+        # at least RETHRESHOLD_STEP, and at most RETHRESHOLD_MAX_STEPS steps to the top level
+        level += max(RETHRESHOLD_STEP, -(-(255 - level) // RETHRESHOLD_MAX_STEPS))
         sub, n = ndi.label(own & (levels >= level), structure=structure)
         if n == 0:
             return count
