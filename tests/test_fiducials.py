@@ -8,7 +8,7 @@ import pytest
 from unpick._shared import picks_zyx
 from unpick.features import Fiducials, exclude_fiducials, find_fiducials
 from unpick.synthetic import SimulationConfig, simulate_tomogram
-from unpick.workflows import PickConfig, pick_tomogram
+from unpick.workflows import DEFAULT_WORKFLOW, PickConfig, pick_tomogram
 
 
 def simulated(n_fiducials: int, noise: float = 1.0):
@@ -44,11 +44,11 @@ def test_no_pick_near_a_bead_unless_kept():
     beads = sim.fiducials_zyx
     bead_radius = 5.0  # voxels: 50 Å beads at 10 Å
     excluded = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=config)
-    picks = picks_zyx(excluded.picks["intensities-gmm-cc"])
+    picks = picks_zyx(excluded.picks[DEFAULT_WORKFLOW])
     assert len(picks) >= 20
     assert np.linalg.norm(picks[:, None] - beads[None], axis=2).min() > 2 * bead_radius
     assert excluded.record["fiducials"]["n_fiducials"] >= 3
     kept = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=config.replace(exclude_fiducials=False))
     assert kept.record["fiducials"] is None
-    near = np.linalg.norm(picks_zyx(kept.picks["intensities-gmm-cc"])[:, None] - beads[None], axis=2).min()
+    near = np.linalg.norm(picks_zyx(kept.picks[DEFAULT_WORKFLOW])[:, None] - beads[None], axis=2).min()
     assert near <= 2 * bead_radius

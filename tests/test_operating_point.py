@@ -12,7 +12,7 @@ from unpick.cluster import N_LEVELS, choose_particle_cluster, decision_levels
 from unpick.cluster._levels import nominal_tail_fractions
 from unpick.instances import InstanceConfig, choose_operating_level, extract_instances
 from unpick.synthetic import SimulationConfig, simulate_tomogram
-from unpick.workflows import PickConfig, pick_tomogram
+from unpick.workflows import DEFAULT_WORKFLOW, PickConfig, pick_tomogram
 
 
 def test_decision_levels_follow_the_sample_tail():
@@ -158,6 +158,6 @@ def test_default_workflow_never_collapses_over_seeds(bright):
     found = []
     for seed in range(15):
         picks = pick_tomogram(sim.volume, voxel_size_angstrom=10.0, config=PickConfig(seed=seed)).picks
-        found.append(score_points(picks_zyx(picks["intensities-gmm-cc"]), truth, radius_voxels=10.0)["recall"])
+        found.append(score_points(picks_zyx(picks[DEFAULT_WORKFLOW]), truth, radius_voxels=10.0)["recall"])
     # before: 1 pick (the 99 % majority called particle) for seeds 7, 9 and 10
     assert min(found) >= 0.8, found

@@ -6,6 +6,7 @@ from ._names import (
     ALL_WORKFLOWS,
     CLUSTERERS,
     COMBINED,
+    DEFAULT_WORKFLOW,
     EXTRACTORS,
     FEATURE_MODES,
     WORKFLOW_NAMES,

@@ -29,11 +29,11 @@ class Workflow(NamedTuple):
         return f"{self.feature}-{self.clusterer}"
 
 
-# Recommended default, from benchmarks/README.md: on the three polnet tomograms (noise 1.0-2.0)
-# intensities-gmm-cc is the only workflow above the DoG baseline on every one (F1 0.89/0.83/0.84);
-# the K-Means workflows over-size the minority (particle) cluster there and gabor-gmm-cc fails at
-# the highest noise.
-DEFAULT_WORKFLOW = "intensities-gmm-cc"
+# Recommended default, from benchmarks/README.md (data-driven operating points): fft-gmm-cc is the
+# best single workflow on polnet tomo_01-03 (median F1 0.90, recall 0.91, 3gl1 0.80, membrane-bound
+# 0.79-0.83) and on tomo_04 with gold and empty slabs (0.87). 'consensus' is 0.02 better in median
+# F1 but runs all twelve (about 3x the time).
+DEFAULT_WORKFLOW = "fft-gmm-cc"
 
 ALL_WORKFLOWS = tuple(Workflow(*combo) for combo in itertools.product(FEATURE_MODES, CLUSTERERS, EXTRACTORS))
 WORKFLOW_NAMES = tuple(w.name for w in ALL_WORKFLOWS)
