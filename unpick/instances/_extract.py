@@ -66,6 +66,7 @@ def extract_instances(
     voxel_size_angstrom: float,
     confidence: Any = None,
     levels: Any = None,
+    components: tuple[np.ndarray, int] | None = None,
     return_labels: bool = False,
 ) -> Instances:
     """Split a semantic particle mask into instances (CPU).
@@ -98,6 +99,9 @@ def extract_instances(
     levels : (Z, Y, X) uint8 array, optional
         Decision levels (``unpick.cluster.DecisionLevels.quantise``) whose higher levels split
         oversized components; needs a ``max_size_voxels`` (a particle radius).
+    components : (labels, n), optional
+        The mask's components from ``label_components`` (same connectivity, limits and levels),
+        to skip that stage when several extractors share one mask.
     return_labels : bool
         Also return the int32 label volume (costs one volume-sized array).
 
@@ -134,10 +138,15 @@ def extract_instances(
             )
 
     foreground = mask if mask.dtype == bool else mask != 0
-    structure = ndi.generate_binary_structure(3, config.connectivity)
-    labels, n_labels = ndi.label(foreground, structure=structure)
-    if levels is not None and limits.max_size_voxels is not None and n_labels:
-        n_labels = _rethreshold_giants(labels, n_labels, levels, limits=limits, structure=structure)
+    if components is None:
+        labels, n_labels = _components(foreground, levels, limits, config.connectivity)
+    else:
+        labels, n_labels = components
+        if labels.shape != mask.shape:
+            raise UnpickInputError(
+                f"components: expected labels of the mask's shape {tuple(mask.shape)}, got {tuple(labels.shape)}"
+            )
+        labels = labels.copy() if config.method == "ws" else labels  # the watershed splits in place
     if config.method == "ws" and n_labels:
         n_components = n_labels
         n_labels, pieces = _watershed_split(
@@ -153,6 +162,31 @@ def extract_instances(
             "watershed: %d of %d components split into %d pieces", len(pieces), n_components, int(pieces.sum())
         )
     return _measure(labels, n_labels, limits, confidence, return_labels)
+
+
+def label_components(
+    mask: Any, *, config: InstanceConfig, voxel_size_angstrom: float, levels: Any = None
+) -> tuple[np.ndarray, int]:
+    """Connected components of ``mask``, oversized ones re-thresholded locally with ``levels``.
+
+    The first stage of ``extract_instances``, public so that the components of one mask can be
+    computed once and passed (``components=``) to both extractors. Returns the int32 label volume
+    (ids may have gaps) and the largest id.
+    """
+    mask = to_numpy(mask)
+    foreground = mask if mask.dtype == bool else mask != 0
+    levels = None if levels is None else to_numpy(levels)
+    return _components(foreground, levels, config.limits(voxel_size_angstrom=voxel_size_angstrom), config.connectivity)
+
+
+def _components(
+    foreground: np.ndarray, levels: np.ndarray | None, limits: InstanceLimits, connectivity: int
+) -> tuple[np.ndarray, int]:
+    structure = ndi.generate_binary_structure(3, connectivity)
+    labels, n_labels = ndi.label(foreground, structure=structure)
+    if levels is not None and limits.max_size_voxels is not None and n_labels:
+        n_labels = _rethreshold_giants(labels, n_labels, levels, limits=limits, structure=structure)
+    return labels, n_labels
 
 
 def _rethreshold_giants(

@@ -23,7 +23,7 @@ from .._shared import (
     make_picks,
 )
 from ..features import exclude_fiducials, find_fiducials, find_specimen_slab, preprocess
-from ..instances import choose_operating_level, extract_instances
+from ..instances import choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
 from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_selection
@@ -175,9 +175,10 @@ def pick_tomogram(
             }
             if segmentation.particle_fraction == 0:
                 logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
+            shared = _shared_components(segmentation, in_mode, config, voxel_size_angstrom)
             for workflow in (w for w in in_mode if w.segmentation == segmentation.name):
                 start = time.perf_counter()
-                picks[workflow.name] = _extract(segmentation, workflow, config, voxel_size_angstrom, tomogram)
+                picks[workflow.name] = _extract(segmentation, workflow, config, voxel_size_angstrom, tomogram, shared)
                 timings[workflow.name] = time.perf_counter() - start
                 record["picks"][workflow.name] = len(picks[workflow.name])
                 logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
@@ -250,8 +251,28 @@ def _choose_operating_point(segmentation: Segmentation, config: PickConfig, voxe
     )
 
 
+def _shared_components(
+    segmentation: Segmentation, workflows: list[Workflow], config: PickConfig, voxel_size_angstrom: float
+) -> tuple[np.ndarray, int] | None:
+    """The mask's components, computed once when both extractors run on it with the same settings."""
+    extractors = {w.extractor for w in workflows if w.segmentation == segmentation.name}
+    same = config.cc.connectivity == config.ws.connectivity and config.cc.limits(
+        voxel_size_angstrom=voxel_size_angstrom
+    ) == config.ws.limits(voxel_size_angstrom=voxel_size_angstrom)
+    if len(extractors) < 2 or not same:
+        return None
+    return label_components(
+        segmentation.mask, config=config.cc, voxel_size_angstrom=voxel_size_angstrom, levels=segmentation.levels
+    )
+
+
 def _extract(
-    segmentation: Segmentation, workflow: Workflow, config: PickConfig, voxel_size_angstrom: float, tomogram: str
+    segmentation: Segmentation,
+    workflow: Workflow,
+    config: PickConfig,
+    voxel_size_angstrom: float,
+    tomogram: str,
+    components: tuple[np.ndarray, int] | None = None,
 ) -> pd.DataFrame:
     """Instances of one segmentation with the workflow's extractor, as a picks table."""
     instances = extract_instances(
@@ -260,6 +281,7 @@ def _extract(
         voxel_size_angstrom=voxel_size_angstrom,
         confidence=segmentation.levels,
         levels=segmentation.levels,
+        components=components,
     )
     return make_picks(
         instances.centroids_zyx,
