@@ -358,7 +358,7 @@ def test_memory_estimate_caps_jobs(dataset, caplog):
     (indir / "bad.mrc").write_bytes(b"\0" * 2000)
     assert header_shape(indir / "bad.mrc") is None
     per_task = default_memory_bytes((100, 1000, 1000))
-    assert per_task == pytest.approx(512 * 2**20 + 20 * 10**8)
+    assert per_task == pytest.approx(512 * 2**20 + 26 * 10**8)
     assert memory_limited_jobs(8, [per_task, per_task // 2], max_memory_gb=3 * per_task / 1e9) == 3
     assert memory_limited_jobs(2, [per_task], max_memory_gb=100) == 2
     with caplog.at_level(logging.WARNING, logger="unpick.batch"):

@@ -19,11 +19,11 @@ logger = logging.getLogger(__name__)
 GB = 10**9
 
 #: Peak resident bytes per voxel of one pick task: float32 input and preprocessed volume, uint8
-#: mask and confidence, label volume and centroid bookkeeping. Measured with
-#: ``benchmarks/bench_batch.py --calibrate-memory`` (peak RSS of a fresh process): a least-squares
-#: line through 8.4, 25.6 and 52.4 M-voxel tomograms (gabor-kmeans-ws) gave 0.22 GB + 18.4 B/voxel;
-#: four workflows at once peak about the same. Rounded up.
-BYTES_PER_VOXEL = 20.0
+#: decision levels per clusterer, the fiducial mask, label volumes and centroid bookkeeping.
+#: Measured with ``benchmarks/bench_batch.py --calibrate-memory`` before the data-driven operating
+#: points (0.22 GB + 18.4 B/voxel, gabor-kmeans-ws); with them, all twelve on 200x512x512 peak at
+#: 1.71 GiB (``bench_workflows.py speed``), i.e. 24.8 B/voxel above WORKER_OVERHEAD_BYTES. Rounded up.
+BYTES_PER_VOXEL = 26.0
 #: Fixed part: a worker process with numpy, scipy, scikit-learn and unpick imported (~0.2 GB)
 #: plus the size-independent buffers (feature chunks, clustering sample; ~0.25 GB measured).
 WORKER_OVERHEAD_BYTES = 512 * 2**20
