@@ -16,6 +16,10 @@ from ._blur import CHUNK_SLICES, iter_blurred_chunks
 #: under 13 robust SD on polnet tomo_01 (the least noisy); 8x-protein gold beads exceed 15.
 FIDUCIAL_SD = 15.0
 FIDUCIAL_BLUR = 1.0
+#: ... and further than PROTEIN_MARGIN times the PROTEIN_QUANTILE of the deviations (the densest
+#: protein): in a low-noise tomogram the robust spread is small and protein alone exceeds 15 SD.
+PROTEIN_QUANTILE = 0.999
+PROTEIN_MARGIN = 2.0
 #: Extreme components under this many voxels are hot pixels, not beads.
 MIN_FIDUCIAL_VOXELS = 10
 #: Picks are excluded within this many bead radii of a bead in (Y, X) and, for the missing-wedge
@@ -50,7 +54,7 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     volume is blurred by
     ``FIDUCIAL_BLUR`` voxels z-chunk by z-chunk (with a halo), so memory is one chunk plus a
     one-byte mask. Components of at least ``MIN_FIDUCIAL_VOXELS`` voxels beyond ``FIDUCIAL_SD``
-    robust standard deviations, on either side (the dark core and the bright phase-contrast halo),
+    robust standard deviations and twice the 99.9th percentile deviation, on either side (the dark core and the bright phase-contrast halo),
     are beads; each has its centroid and the radius of a sphere of its volume.
 
     Parameters
@@ -71,12 +75,16 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     central = central[2].ravel()
     sample = central[as_rng(rng).integers(0, central.size, size=min(_SAMPLE, central.size))].astype(np.float64)
     median = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - median)))
+    deviation = np.abs(sample - median)
+    spread = 1.4826 * float(np.median(deviation))
     if spread <= 0:
         return Fiducials(np.zeros((0, 3)), np.zeros(0))
+    # protein reaches the top per mille of the deviations; gold lies far beyond it even where the
+    # noise (and so the robust spread) is small
+    cutoff = max(FIDUCIAL_SD * spread, PROTEIN_MARGIN * float(np.quantile(deviation, PROTEIN_QUANTILE)))
     extreme = np.zeros(volume.shape, dtype=bool)
     for z0, z1, block in iter_blurred_chunks(volume, FIDUCIAL_BLUR):
-        extreme[z0:z1] = np.abs(block - median) > FIDUCIAL_SD * spread
+        extreme[z0:z1] = np.abs(block - median) > cutoff
     labels, n = ndi.label(extreme, structure=ndi.generate_binary_structure(3, 3))
     if not n:
         return Fiducials(np.zeros((0, 3)), np.zeros(0))
