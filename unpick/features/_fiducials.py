@@ -16,9 +16,10 @@ from ._blur import CHUNK_SLICES, iter_blurred_chunks
 #: under 13 robust SD on polnet tomo_01 (the least noisy); 8x-protein gold beads exceed 15.
 FIDUCIAL_SD = 15.0
 FIDUCIAL_BLUR = 1.0
-#: ... and further than PROTEIN_MARGIN times the PROTEIN_QUANTILE of the deviations (the densest
-#: protein): in a low-noise tomogram the robust spread is small and protein alone exceeds 15 SD.
-PROTEIN_QUANTILE = 0.999
+#: ... and further than PROTEIN_MARGIN times the PROTEIN_QUANTILE of the deviations (dense
+#: protein; beads may hold more than 0.1 % of a small volume): in a low-noise tomogram the robust
+#: spread is small and protein alone exceeds 15 SD.
+PROTEIN_QUANTILE = 0.99
 PROTEIN_MARGIN = 2.0
 #: Extreme components under this many voxels are hot pixels, not beads.
 MIN_FIDUCIAL_VOXELS = 10
@@ -54,7 +55,8 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     volume is blurred by
     ``FIDUCIAL_BLUR`` voxels z-chunk by z-chunk (with a halo), so memory is one chunk plus a
     one-byte mask. Components of at least ``MIN_FIDUCIAL_VOXELS`` voxels beyond ``FIDUCIAL_SD``
-    robust standard deviations and twice the 99.9th percentile deviation, on either side (the dark core and the bright phase-contrast halo),
+    robust standard deviations and twice the 99th percentile deviation, on either side (the dark
+    core and the bright phase-contrast halo),
     are beads; each has its centroid and the radius of a sphere of its volume.
 
     Parameters
