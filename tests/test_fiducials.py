@@ -52,3 +52,22 @@ def test_no_pick_near_a_bead_unless_kept():
     assert kept.record["fiducials"] is None
     near = np.linalg.norm(picks_zyx(kept.picks[DEFAULT_WORKFLOW])[:, None] - beads[None], axis=2).min()
     assert near <= 2 * bead_radius
+
+
+def test_cli_switches_keep_fiducials_and_empty_slabs(tmp_path):
+    import json
+
+    from unpick.cli import main
+    from unpick.io import write_mrc
+
+    sim = simulated(2)
+    path = tmp_path / "TS_01.mrc"
+    write_mrc(path, sim.volume, voxel_size_angstrom=10.0)
+    base = ["-q", "pick", str(path), "--particle-radius", "60", "--no-report", "--no-masks"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    excluded = json.loads((tmp_path / "a" / "TS_01" / "job.json").read_text())
+    assert excluded["fiducials"]["n_fiducials"] >= 2 and excluded["specimen_slab"]["z_range"] == [0, 64]
+    assert main([*base, "--out", str(tmp_path / "b"), "--keep-fiducials", "--keep-empty-slabs"]) == 0
+    kept = json.loads((tmp_path / "b" / "TS_01" / "job.json").read_text())
+    assert kept["fiducials"] is None and kept["specimen_slab"] is None
+    assert kept["config"]["exclude_fiducials"] is False and kept["config"]["exclude_empty_slabs"] is False
