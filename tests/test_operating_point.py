@@ -11,6 +11,7 @@ from unpick.evaluate import score_points
 from unpick.cluster import N_LEVELS, choose_particle_cluster, decision_levels
 from unpick.cluster._levels import nominal_tail_fractions
 from unpick.instances import InstanceConfig, choose_operating_level, extract_instances
+from unpick.instances._operating_point import GIANT_WEIGHT, MIN_PARTICLE_SIZED_SHARE
 from unpick.synthetic import SimulationConfig, simulate_tomogram
 from unpick.workflows import DEFAULT_WORKFLOW, PickConfig, pick_tomogram
 
@@ -69,11 +70,11 @@ def test_sweep_recovers_the_planted_blobs_and_rejects_a_percolating_level():
     assert abs(int(sized.sum()) - len(centres)) <= 2
     # the evidence: loose levels are dominated by specks or giants, and the chosen row is the best
     rows = {row["level"]: row for row in point.sweep}
-    loosest = rows[min(rows)]
-    assert loosest["particle_sized_share"] + 0.5 * loosest["giant_share"] < 0.7
-    assert rows[point.level]["n_particle_sized"] == max(
-        r["n_particle_sized"] for r in point.sweep if r["particle_sized_share"] + 0.5 * r["giant_share"] >= 0.7
-    )
+    def admitted(row):
+        return row["particle_sized_share"] + GIANT_WEIGHT * row["giant_share"] >= MIN_PARTICLE_SIZED_SHARE
+
+    assert not admitted(rows[min(rows)])
+    assert rows[point.level]["n_particle_sized"] == max(r["n_particle_sized"] for r in point.sweep if admitted(r))
     assert point.quality["n_particle_sized"] == rows[point.level]["n_particle_sized"]
 
 
