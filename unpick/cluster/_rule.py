@@ -47,7 +47,7 @@ def choose_particle_cluster(labels: np.ndarray, intensity: np.ndarray, *, rule: 
         JSON-serialisable record: ``rule``, ``particle_label``, ``reason``, ``fractions`` (share of
         sample voxels per cluster), ``mean_intensity`` and ``std_intensity`` per cluster,
         ``contrast`` (|mean difference| / pooled std), ``skewness`` of the sample intensity,
-        ``doubtful`` (the particle cluster is the majority; logged as a WARNING).
+        ``doubtful`` ('auto' called the majority cluster particle; logged as a WARNING).
     """
     counts = np.bincount(labels, minlength=2).astype(np.float64)
     intensity = intensity.astype(np.float64, copy=False)
@@ -91,7 +91,7 @@ def choose_particle_cluster(labels: np.ndarray, intensity: np.ndarray, *, rule: 
         f"{why}, {100 * fractions[label]:.1f} % of sample voxels; mean intensity "
         f"{means[label]:.3f} vs {means[other]:.3f} background"
     )
-    doubtful = bool(fractions[label] > 0.5)
+    doubtful = bool(rule == "auto" and fractions[label] > 0.5)  # an explicit rule is the user's call
     if doubtful:
         reason += (
             " (the particle cluster is the majority: the mask threshold comes from the data, but check the "

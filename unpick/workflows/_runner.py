@@ -22,12 +22,12 @@ from .._shared import (
     get_backend,
     make_picks,
 )
+from ..cluster import N_LEVELS
 from ..features import exclude_fiducials, find_fiducials, find_specimen_slab, preprocess
 from ..instances import choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
 from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_selection
-from ..cluster import N_LEVELS
 from ._segment import Segmentation, segment_mode
 
 logger = logging.getLogger(__name__)
