@@ -150,3 +150,33 @@ def test_tomograms_of_different_voxel_sizes_are_refused(tmp_path, capsys):
     b = write_mrc(tmp_path / "b.mrc", np.zeros((8, 8, 8), np.float32), voxel_size_angstrom=14.0)
     assert main(["-q", "refine", str(a), str(b), "--out", str(tmp_path / "out"), "--particle-radius", "100"]) == 2
     assert "voxel sizes differ" in capsys.readouterr().err
+
+
+def test_a_folder_is_a_data_set_one_model_for_all_its_tomograms(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for seed in (1, 2):
+        sim = simulate_tomogram(
+            SimulationConfig(
+                shape_zyx=(32, 64, 64), particle_classes=("large-solid",), n_particles=8, noise=0.5,
+                membrane=False, n_fiducials=0, seed=seed,
+            )
+        )  # fmt: skip
+        write_mrc(data / f"TS_{seed:02d}.mrc", sim.volume, voxel_size_angstrom=10.0)
+    config = tmp_path / "deep.yaml"
+    config.write_text(SMALL.replace(epochs=1).to_yaml())
+    out = data / "refined-run"  # inside the input folder: its files are never taken for tomograms
+    code = main(
+        ["-q", "refine", str(data), "--out", str(out), "--particle-radius", "100", "--config", str(config),
+         "-j", "2", *TEACHER]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    for name in ("TS_01", "TS_02"):
+        assert (out / "teacher" / name / "job.json").is_file()
+        assert len(read_picks_csv(out / "refined" / f"{name}_picks.csv")) > 0
+        assert f"{name}:" in printed
+    trained = load_checkpoint(out / "refined" / "model.pt")
+    assert len(trained.normalisation) == 2 and trained.peak_threshold is not None  # one model, both tomograms
+    assert main(["-q", "refine", str(data), "--out", str(out), "--particle-radius", "100", "-j", "0"]) == 2
+    assert "--jobs" in capsys.readouterr().err

@@ -49,6 +49,7 @@ def test_train_then_infer_writes_checkpoint_score_map_and_picks(files, capsys):
     assert trained.config.loss == "gekl" and trained.config.expected_count == 9
     assert trained.radius_voxels == pytest.approx(4.5) and trained.voxel_size_angstrom == 10.0
     assert trained.priors.expected_count == 9
+    assert trained.peak_threshold is not None and trained.peak_threshold.n_labelled == 6  # chosen from the picks
     out = tmp_path / "out"
     code = main(
         ["-q", "infer", str(ckpt), str(tomo), "--out-dir", str(out), "--formats", "csv,star,json", "--threshold", "0"]
@@ -62,6 +63,10 @@ def test_train_then_infer_writes_checkpoint_score_map_and_picks(files, capsys):
     np.testing.assert_allclose(picks_zyx(star), picks_zyx(table), atol=1e-3)
     assert (out / "TS_01_picks.json").is_file()
     assert "TS_01:" in capsys.readouterr().out
+    # without --threshold, infer applies the threshold the checkpoint chose on its training tomogram
+    assert main(["infer", str(ckpt), str(tomo), "--out-dir", str(out), "--no-score-map"]) == 0
+    kept = read_picks_csv(out / "TS_01_picks.csv")
+    assert 0 < len(kept) <= len(table) and kept["score"].min() >= trained.peak_threshold.threshold - 1e-6
 
 
 def test_train_resume_extends_a_run(files):

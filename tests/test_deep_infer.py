@@ -6,7 +6,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from unpick._shared import UnpickInputError  # noqa: E402
-from unpick.deep import ResUNet3d, find_peaks, otsu_threshold, predict_score_map  # noqa: E402
+from unpick.deep import (  # noqa: E402
+    PeakThreshold,
+    ResUNet3d,
+    choose_peak_threshold,
+    find_peaks,
+    labelled_peak_scores,
+    otsu_threshold,
+    predict_score_map,
+)
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -146,3 +154,41 @@ def test_otsu_threshold_sits_mid_gap_even_for_unbalanced_classes():
     values = np.concatenate([np.linspace(0.05, 0.12, 300), [0.5, 0.7, 0.8]])
     assert otsu_threshold(values) == pytest.approx((0.12 + 0.5) / 2)
     assert otsu_threshold([0.3, 0.3, 0.3]) == 0.5 and otsu_threshold([0.2]) == 0.5
+
+
+def test_two_maxima_of_one_blob_are_one_particle_but_a_saddle_separates_two():
+    # an elongated blob (a particle larger than the given radius) has two maxima 7 voxels apart
+    # with no dip between them; two blobs at the same distance with a deep saddle stay two
+    blob = gaussian_map((24, 24, 40), [(12, 12, 16), (12, 12, 23)], [0.9, 0.8], sigma=3.0)
+    joined = np.maximum(blob, gaussian_map((24, 24, 40), [(12, 12, 19.5)], [0.85], sigma=3.0))
+    coords, _ = find_peaks(joined, radius_voxels=5, threshold=0.05, pool_iterations=0)
+    assert len(coords) == 1
+    apart = gaussian_map((24, 24, 40), [(12, 12, 16), (12, 12, 23)], [0.9, 0.8], sigma=1.0)
+    coords, _ = find_peaks(apart, radius_voxels=5, threshold=0.05, pool_iterations=0)
+    np.testing.assert_array_equal(coords, [[12, 12, 16], [12, 12, 23]])
+
+
+def test_pu_threshold_separates_particle_peaks_from_background_peaks():
+    rng = np.random.default_rng(3)
+    background = np.exp(rng.uniform(np.log(1e-5), np.log(0.08), 3000))  # orders of magnitude below
+    particles = rng.uniform(0.25, 0.95, 200)
+    labelled = rng.choice(particles, 120, replace=False)  # the teacher found 60 % of them
+    chosen = choose_peak_threshold(np.concatenate([background, particles]), labelled)
+    # every labelled particle kept, no background peak; it stops at the lowest labelled score
+    assert 0.08 <= chosen.threshold <= labelled.min() and np.mean(particles >= chosen.threshold) >= 0.95
+    assert chosen.labelled_recall == 1.0 and chosen.pick_share == pytest.approx(200 / 3200, abs=0.01)
+    assert "pseudo-positives" in chosen.reason
+    assert PeakThreshold.from_record(chosen.to_record()) == chosen
+    # a teacher pick that sits on no peak counts as missed, not as a reason to go lower
+    chosen = choose_peak_threshold(np.concatenate([background, particles]), np.append(labelled, [0.0, 0.0]))
+    assert chosen.threshold >= 0.08 and chosen.labelled_recall < 1.0
+    with pytest.raises(UnpickInputError, match="pseudo-positive"):
+        choose_peak_threshold(background, np.zeros(10))
+
+
+def test_labelled_peak_scores_take_the_nearest_peak_within_the_radius():
+    coords = np.array([[10.0, 10, 10], [30, 30, 30]])
+    scores = np.array([0.8, 0.4])
+    got = labelled_peak_scores(coords, scores, [[11, 10, 10], [30, 33, 30], [50, 50, 50]], 4.0)
+    np.testing.assert_allclose(got, [0.8, 0.4, 0.0])
+    np.testing.assert_allclose(labelled_peak_scores(np.zeros((0, 3)), np.zeros(0), [[1, 1, 1]], 4.0), [0.0])

@@ -110,22 +110,46 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path, tomogram, pseu
         train_picker([tomogram.volume], [picks], config=TINY.replace(loss="pn"), checkpoint_dir=tmp_path / "b", **args)
 
 
-@pytest.mark.parametrize("loss", ["pn", "gekl"])
-def test_other_objectives_train(loss, tomogram, pseudo_labels):
+LEARNING = DeepConfig(
+    widths=(4, 8, 12, 16), patch_size=32, batch_size=2, epochs=2, iterations_per_epoch=12,
+    learning_rate=3e-3, device="cpu", seed=0,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", ["pn", "nnpu", "gekl"])
+def test_each_objective_trains_toward_lower_loss(loss, tomogram, pseudo_labels):
     picks, _ = pseudo_labels
-    trained = train_picker([tomogram.volume], [picks], config=TINY.replace(loss=loss), radius_voxels=RADIUS)
-    assert all(np.isfinite(h["loss"]) for h in trained.history)
+    trained = train_picker([tomogram.volume], [picks], config=LEARNING.replace(loss=loss), radius_voxels=RADIUS)
+    losses = [h["loss"] for h in trained.history]
+    assert all(np.isfinite(losses)) and losses[1] < losses[0]
 
 
-def test_refine_with_a_self_training_round_adds_pseudo_positives(tomogram, pseudo_labels, caplog):
+def test_refine_chooses_its_threshold_from_the_teacher_and_beats_it(tomogram, pseudo_labels):
+    truth = picks_zyx(tomogram.truth)
     picks, scores = pseudo_labels
-    config = TINY.replace(self_training_rounds=1, self_training_min_score=0.0, tile_size=32, tile_overlap=8)
-    with caplog.at_level("INFO", logger="unpick.deep"):
-        result = refine_picks(tomogram.volume, picks, config=config, radius_voxels=RADIUS, scores=scores)
-    assert len(result.coords) == len(result.scores) == len(result.score_maps) == 1
-    assert result.score_maps[0].shape == tomogram.volume.shape
-    assert "self-training round 1" in caplog.text
-    assert result.trained.priors.expected_count > 1.5 * len(picks)  # re-estimated from the model's peaks
+    teacher_f1 = score_points(picks, truth, radius_voxels=RADIUS)["f1"]
+    result = refine_picks(tomogram.volume, picks, config=LEARNING, radius_voxels=RADIUS, scores=scores)
+    chosen = result.trained.peak_threshold
+    assert chosen is not None and 0 < chosen.threshold < 1 and chosen.n_labelled == len(picks)
+    assert result.scores[0].min() >= chosen.threshold
+    refined = score_points(result.coords[0], truth, radius_voxels=RADIUS)
+    assert refined["f1"] > teacher_f1 + 0.2 and refined["precision"] > 0.85
+
+
+def test_self_training_adds_true_particles_the_teacher_missed(tomogram):
+    """A weak teacher: 40 % of the particles, no false picks. A self-training round adds peaks,
+    they are particles, and the final picks recall far more than the teacher did."""
+    truth = picks_zyx(tomogram.truth)
+    rng = np.random.default_rng(2)
+    teacher = truth[rng.permutation(len(truth))[: round(0.4 * len(truth))]]
+    config = LEARNING.replace(self_training_rounds=1)  # new peaks: above the PU threshold, flip-consistent
+    result = refine_picks(tomogram.volume, teacher, config=config, radius_voxels=RADIUS)
+    assert len(result.added_per_round) == 1 and result.added_per_round[0] >= 3
+    added = result.pseudo_positives[0][len(teacher) :]
+    assert len(added) == result.added_per_round[0]
+    assert score_points(added, truth, radius_voxels=RADIUS)["precision"] >= 0.8
+    assert result.trained.priors.expected_count >= 1.1 * len(result.pseudo_positives[0]) - 1e-9
+    assert score_points(result.coords[0], truth, radius_voxels=RADIUS)["recall"] >= 0.7  # teacher: 0.4
 
 
 def test_training_bad_inputs(tomogram):

@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--threshold", type=float, metavar="P",
-        help="minimum peak score (pooled probability, 0-1); default: Otsu on the log peak scores",
+        help="minimum peak score (pooled probability, 0-1); default: the threshold the checkpoint chose on "
+        "its training tomograms from its pseudo-labels (else Otsu on the log peak scores)",
     )  # fmt: skip
     parser.add_argument(
         "--tile", type=int, metavar="VOXELS", help="tile edge in voxels, a multiple of 8 (default: checkpoint's)"
@@ -61,6 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
     trained = load_checkpoint(args.checkpoint, device=args.device)
+    threshold = args.threshold if args.threshold is not None else trained.config.peak_threshold
+    if threshold is None and trained.peak_threshold is not None:
+        threshold = trained.peak_threshold.threshold
+        logger.info("%s: %s (chosen on its training tomograms)", args.checkpoint, trained.peak_threshold.reason)
+    elif threshold is None:
+        logger.warning(
+            "%s carries no peak threshold (saved by an older unpick); Otsu on the log peak scores decides, which "
+            "over-picks: give --threshold or retrain", args.checkpoint,
+        )  # fmt: skip
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in args.tomograms:
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         coords, scores = find_peaks(
             score_map,
             radius_voxels=radius,
-            threshold=args.threshold if args.threshold is not None else trained.config.peak_threshold,
+            threshold=threshold,
         )
         picks = make_picks(coords, voxel_size_angstrom=voxel, score=scores, workflow="deep", tomogram=tomogram.name)
         if not args.no_score_map:

@@ -39,7 +39,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "from its last epoch (a teacher that runs again restarts the training)."
         ),
     )
-    parser.add_argument("tomograms", nargs="+", metavar="TOMO.mrc", help="tomogram file(s), MRC/REC")
+    parser.add_argument(
+        "tomograms", nargs="+", metavar="TOMO.mrc",
+        help="tomogram file(s), MRC/REC, or folders of them (a data set: one model for all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N",
+        help="teachers run in parallel on N processes (joblib; default %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--teacher-workflow", default=DEFAULT_WORKFLOW, metavar="NAME",
@@ -126,6 +133,19 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
     return picks, False
 
 
+def tomogram_paths(args: argparse.Namespace) -> list[Path]:
+    """The tomogram files named on the command line, a folder standing for its MRC/REC files."""
+    from ..batch import discover_tomograms
+
+    paths: list[Path] = []
+    for entry in map(Path, args.tomograms):
+        if entry.is_dir():
+            paths.extend(t.path for t in discover_tomograms(entry, exclude=args.out))
+        else:
+            paths.append(entry)
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -151,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
     if args.self_training_rounds is not None:
         config = config.replace(self_training_rounds=args.self_training_rounds)
 
-    tomograms = [read_tomogram(path, voxel_size_angstrom=args.voxel_size) for path in args.tomograms]
+    if isinstance(args.jobs, bool) or args.jobs < 1:
+        raise UnpickInputError(f"--jobs: expected a positive number of processes, got {args.jobs}")
+    tomograms = [read_tomogram(path, voxel_size_angstrom=args.voxel_size) for path in tomogram_paths(args)]
     voxel_sizes = [t.voxel_size_angstrom for t in tomograms]
     if max(voxel_sizes) > 1.01 * min(voxel_sizes):
         raise UnpickInputError(
@@ -161,7 +183,12 @@ def run(args: argparse.Namespace) -> int:
     names = [t.name for t in tomograms]
     if len(set(names)) != len(names):
         raise UnpickInputError(f"tomograms: two files share a name ({', '.join(names)}); their outputs would collide")
-    tables, reused = zip(*(teacher_picks(args, tomogram, workflow, radius_angstrom) for tomogram in tomograms))
+    from joblib import Parallel, delayed
+
+    outcomes = Parallel(n_jobs=min(args.jobs, len(tomograms)))(
+        delayed(teacher_picks)(args, tomogram, workflow, radius_angstrom) for tomogram in tomograms
+    )
+    tables, reused = zip(*outcomes)
     for tomogram, table in zip(tomograms, tables):
         logger.info("%s: %d pseudo-positive picks from %s", tomogram.name, len(table), workflow)
 

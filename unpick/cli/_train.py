@@ -16,7 +16,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Train a 3-D ResUNet with PN, nnPU or GE-KL on pseudo-positive picks (e.g. the output of "
             "'unpick pick'), one picks file per tomogram in the same order. Writes CHECKPOINT.pt "
-            "(config, weights, priors, normalisation, versions); the per-epoch training state goes "
+            "(config, weights, priors, normalisation, the peak threshold chosen on the training tomograms from "
+            "the picks, versions); the per-epoch training state goes "
             "to CHECKPOINT.pt.state/ so that --resume can continue or extend a run."
         ),
     )
@@ -39,6 +40,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (same seed, same model on the same machine)")
     parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="torch device (default auto: CUDA if present)")
     parser.add_argument("--resume", action="store_true", help="continue from CHECKPOINT.pt.state/ if present")
+    parser.add_argument(
+        "--no-calibrate", dest="calibrate", action="store_false",
+        help="skip predicting the training tomograms to choose the peak threshold from the picks "
+        "('unpick infer' then needs --threshold)",
+    )  # fmt: skip
     parser.set_defaults(run=run)
     return parser
 
@@ -110,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         checkpoint_dir=state,
     )
+    if args.calibrate:
+        from ..deep import calibrate_peak_threshold, predict_score_map
+
+        calibrate_peak_threshold(trained, [predict_score_map(trained, v) for v in volumes], coords)
     save_checkpoint(out, trained)
     final = trained.history[-1]
     print(

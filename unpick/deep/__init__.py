@@ -14,6 +14,7 @@ from ._normalise import normalise_volume
 from ._peaks import find_peaks, otsu_threshold
 from ._sampling import PatchSampler, augment_patch, crop_patch
 from ._targets import ClassPriors, build_targets, estimate_priors, rank_weights
+from ._threshold import PeakThreshold, choose_peak_threshold, labelled_peak_scores
 
 # public name -> private module that needs torch (imported on first access)
 _LAZY = {
@@ -30,10 +31,14 @@ _LAZY = {
     "load_checkpoint": "._checkpoint",
     "RefineResult": "._refine",
     "refine_picks": "._refine",
+    "calibrate_peak_threshold": "._refine",
 }
 
 __all__ = [
     "ClassPriors",
+    "PeakThreshold",
+    "choose_peak_threshold",
+    "labelled_peak_scores",
     "DeepConfig",
     "PatchSampler",
     "augment_patch",

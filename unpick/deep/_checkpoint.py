@@ -15,6 +15,7 @@ from .._shared import UnpickInputError
 from ._config import DeepConfig
 from ._model import resolve_device
 from ._targets import ClassPriors
+from ._threshold import PeakThreshold
 from ._train import NORMALISATION, TrainedPicker, build_model
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def save_checkpoint(path: str | Path, trained: TrainedPicker) -> Path:
     """Write ``trained`` to ``path`` (a torch file of plain types; written atomically).
 
     Holds the config, the state dict (on the CPU), radius, priors, normalisation stats,
-    training history, voxel size and the versions of unpick, torch, numpy and Python.
+    training history, voxel size, the chosen peak threshold and the versions of unpick, torch, numpy and Python.
     """
     if not isinstance(trained, TrainedPicker):
         raise UnpickInputError(f"trained: expected a TrainedPicker, got {type(trained).__name__}")
@@ -42,6 +43,7 @@ def save_checkpoint(path: str | Path, trained: TrainedPicker) -> Path:
         "priors": dataclasses.asdict(trained.priors),
         "normalisation": {"method": NORMALISATION, "training_stats": trained.normalisation},
         "history": trained.history,
+        "peak_threshold": None if trained.peak_threshold is None else trained.peak_threshold.to_record(),
         "versions": {
             "unpick": __version__,
             "torch": str(torch.__version__),
@@ -91,4 +93,7 @@ def load_checkpoint(path: str | Path, *, device: str | None = None) -> TrainedPi
         normalisation=list(payload["normalisation"]["training_stats"]),
         history=list(payload["history"]),
         voxel_size_angstrom=payload["voxel_size_angstrom"],
+        peak_threshold=None if payload.get("peak_threshold") is None else PeakThreshold.from_record(
+            payload["peak_threshold"]
+        ),
     )

@@ -56,7 +56,8 @@ class DeepConfig(StageConfig):
         ``tile_size``/``tile_overlap`` (voxels) of the overlap-tile prediction;
         ``peak_threshold`` on peak scores (None: chosen from the data, see ``find_peaks``).
         ``self_training_rounds``: rounds that add confident new peaks (score >=
-        ``self_training_min_score``, found again on a flipped copy) and re-estimate the prior.
+        ``self_training_min_score``, default the peak threshold chosen from the pseudo-labels,
+        found again on a flipped copy) and re-estimate the prior.
     ``seed`` seeds every random choice; ``device`` is 'cpu', 'gpu' (CUDA) or 'auto'.
     """
 
@@ -85,7 +86,7 @@ class DeepConfig(StageConfig):
     tile_overlap: int = 16
     peak_threshold: float | None = None
     self_training_rounds: int = 0
-    self_training_min_score: float = 0.8
+    self_training_min_score: float | None = None
     seed: int = 0
     device: str = "auto"
 
@@ -129,7 +130,10 @@ class DeepConfig(StageConfig):
         _check_fraction(self.positive_patch_fraction, "positive_patch_fraction", low=0.0, high=1.0, closed_high=True)
         _check_fraction(self.min_positive_weight, "min_positive_weight", low=0.0, high=1.0, closed_high=True)
         _check_fraction(self.drop_high_loss_fraction, "drop_high_loss_fraction", low=0.0, high=0.9, closed_high=True)
-        _check_fraction(self.self_training_min_score, "self_training_min_score", low=0.0, high=1.0, closed_high=True)
+        if self.self_training_min_score is not None:
+            _check_fraction(
+                self.self_training_min_score, "self_training_min_score", low=0.0, high=1.0, closed_high=True
+            )
         if self.prior is not None:
             _check_fraction(self.prior, "prior", low=1e-9, high=0.5, closed_high=True)
         if self.expected_count is not None:

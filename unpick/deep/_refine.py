@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,7 +13,8 @@ from scipy.spatial import cKDTree
 from .._shared import UnpickInputError
 from ._config import DeepConfig
 from ._infer import predict_score_map
-from ._peaks import find_peaks
+from ._peaks import find_peaks, log_otsu_threshold
+from ._threshold import threshold_from_pseudo_labels
 from ._train import TrainedPicker, train_picker
 
 logger = logging.getLogger(__name__)
@@ -24,13 +25,18 @@ class RefineResult:
     """Output of ``refine_picks``, one entry per tomogram in ``coords``/``scores``/``score_maps``.
 
     ``coords``: (N, 3) zyx voxel centres; ``scores``: (N,) pooled probabilities;
-    ``score_maps``: float32 (Z, Y, X) probability maps; ``trained``: the final model.
+    ``score_maps``: float32 (Z, Y, X) probability maps; ``trained``: the final model, with the
+    peak threshold chosen from the teacher's picks (``trained.peak_threshold``);
+    ``pseudo_positives``: the (N, 3) zyx pseudo-labels of the last round (teacher picks plus
+    self-training additions); ``added_per_round``: new pseudo-positives of each self-training round.
     """
 
     trained: TrainedPicker
     coords: list[np.ndarray]
     scores: list[np.ndarray]
     score_maps: list[np.ndarray]
+    pseudo_positives: list[np.ndarray] = field(default_factory=list)
+    added_per_round: list[int] = field(default_factory=list)
 
 
 def _score_maps(trained: TrainedPicker, volumes: list[np.ndarray]) -> list[np.ndarray]:
@@ -38,17 +44,46 @@ def _score_maps(trained: TrainedPicker, volumes: list[np.ndarray]) -> list[np.nd
 
 
 def _confident_new_peaks(
-    trained: TrainedPicker, volume: np.ndarray, score_map: np.ndarray, known_zyx: np.ndarray, radius: float
+    trained: TrainedPicker,
+    volume: np.ndarray,
+    score_map: np.ndarray,
+    known_zyx: np.ndarray,
+    radius: float,
+    min_score: float,
 ) -> np.ndarray:
-    """Peaks above ``self_training_min_score`` in both the map and the map of the flipped volume,
+    """Peaks scoring at least ``min_score`` in both the map and the map of the flipped volume,
     farther than ``radius`` from every known pick."""
     flipped = predict_score_map(trained, np.ascontiguousarray(volume[::-1, ::-1, ::-1]))[::-1, ::-1, ::-1]
     consistent = np.minimum(score_map, flipped)
-    coords, _ = find_peaks(consistent, radius_voxels=radius, threshold=trained.config.self_training_min_score)
+    coords, _ = find_peaks(consistent, radius_voxels=radius, threshold=min_score)
     if len(coords) and len(known_zyx):
         distance, _ = cKDTree(known_zyx).query(coords)
         coords = coords[distance > radius]
     return coords
+
+
+def calibrate_peak_threshold(
+    trained: TrainedPicker, score_maps: list[np.ndarray], pseudo_picks: list[np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """All candidate peaks of each score map; sets ``trained.peak_threshold`` from the
+    pseudo-positives they were trained on (``choose_peak_threshold``), so that a saved model
+    carries the operating point to new tomograms. A model with no peak on any pseudo-positive
+    gets none, with a WARNING."""
+    radius = trained.radius_voxels
+    candidates = [find_peaks(m, radius_voxels=radius, threshold=0.0) for m in score_maps]
+    try:
+        trained.peak_threshold = threshold_from_pseudo_labels(candidates, pseudo_picks, radius)
+    except UnpickInputError as err:
+        trained.peak_threshold = None
+        logger.warning("%s", err)
+    return candidates
+
+
+def _cut(trained: TrainedPicker, candidates: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The chosen peak threshold, else Otsu on the log scores of all candidates."""
+    if trained.peak_threshold is not None:
+        return trained.peak_threshold.threshold
+    return log_otsu_threshold(np.concatenate([s for _, s in candidates]))
 
 
 def refine_picks(
@@ -72,7 +107,8 @@ def refine_picks(
         Pseudo-positives, e.g. the picks of an unsupervised workflow or a consensus.
     config : DeepConfig
         ``self_training_rounds`` > 0 adds, each round, the peaks that score at least
-        ``self_training_min_score`` on the tomogram and on its flipped copy (augmentation
+        ``self_training_min_score`` (default: the chosen peak threshold) on the tomogram and on
+        its flipped copy (augmentation
         consistency) to the pseudo-positives, re-estimates the prior from the number of peaks
         the current model picks (at least 1.1 x the pseudo-positives), and fine-tunes the model.
     radius_voxels : float
@@ -80,7 +116,8 @@ def refine_picks(
         Teacher scores (rank-weighted); new self-training picks rank above all of them.
     voxel_size_angstrom : float, optional
     threshold : float, optional
-        Peak threshold; default ``config.peak_threshold``, else data-driven (``find_peaks``).
+        Peak threshold; default ``config.peak_threshold``, else chosen from the teacher's picks
+        (``choose_peak_threshold``: the PU criterion recall^2 / share of candidate peaks).
     progress : bool
     checkpoint_dir : path, optional
         Training state of round r goes to ``checkpoint_dir/round<r>`` (resumable).
@@ -96,9 +133,11 @@ def refine_picks(
         raise UnpickInputError("volumes/teacher_picks: expected one volume and picks array, or two lists of them")
     threshold = config.peak_threshold if threshold is None else threshold
     picks = [np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in teacher_picks]
+    teacher = list(picks)
     score_lists = None if scores is None else [np.asarray(s, dtype=np.float64).reshape(-1) for s in scores]
     trained: TrainedPicker | None = None
     round_config = config
+    added_per_round: list[int] = []
     for round_index in range(config.self_training_rounds + 1):
         trained = train_picker(
             list(volumes),
@@ -112,26 +151,34 @@ def refine_picks(
             init=trained,
         )
         maps = _score_maps(trained, list(volumes))
+        candidates = calibrate_peak_threshold(trained, maps, teacher)
+        cut = _cut(trained, candidates) if threshold is None else threshold
+        peaks = [(c[s >= cut], s[s >= cut]) for c, s in candidates]
         if round_index == config.self_training_rounds:
             break
-        found = [find_peaks(m, radius_voxels=radius_voxels, threshold=threshold)[0] for m in maps]
-        added = [_confident_new_peaks(trained, v, m, p, radius_voxels) for v, m, p in zip(volumes, maps, picks)]
+        found = [c for c, _ in peaks]
+        floor = cut if config.self_training_min_score is None else config.self_training_min_score
+        added = [
+            _confident_new_peaks(trained, v, m, p, radius_voxels, floor) for v, m, p in zip(volumes, maps, picks)
+        ]
         if score_lists is not None:
             top = max((float(s.max()) for s in score_lists if len(s)), default=0.0) + 1.0
             score_lists = [np.concatenate([s, np.full(len(a), top)]) for s, a in zip(score_lists, added)]
         picks = [np.concatenate([p, a]) for p, a in zip(picks, added)]
+        added_per_round.append(sum(len(a) for a in added))
         expected = max(float(np.mean([len(f) for f in found])), 1.1 * float(np.mean([len(p) for p in picks])))
         round_config = round_config.replace(prior=None, expected_count=expected)
         logger.info(
             "self-training round %d: %d confident new pseudo-positives; prior re-estimated from %.0f picks/tomogram",
             round_index + 1,
-            sum(len(a) for a in added),
+            added_per_round[-1],
             expected,
         )
-    peaks = [find_peaks(m, radius_voxels=radius_voxels, threshold=threshold) for m in maps]
     return RefineResult(
         trained=cast(TrainedPicker, trained),
         coords=[c for c, _ in peaks],
         scores=[s for _, s in peaks],
         score_maps=maps,
+        pseudo_positives=picks,
+        added_per_round=added_per_round,
     )

@@ -20,6 +20,7 @@ from ._model import ResUNet3d, resolve_device
 from ._normalise import normalise_volume
 from ._sampling import PatchSampler
 from ._targets import ClassPriors, build_targets, check_coords, estimate_priors, rank_weights
+from ._threshold import PeakThreshold
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class TrainedPicker:
         predicted positive probability on unlabelled voxels), ``seconds``.
     voxel_size_angstrom : float or None
         Voxel size of the training tomograms, when known.
+    peak_threshold : PeakThreshold or None
+        Peak-score threshold chosen on the training tomograms from the pseudo-labels
+        (``refine_picks``); ``unpick infer`` applies it to new tomograms.
     """
 
     model: ResUNet3d
@@ -59,6 +63,7 @@ class TrainedPicker:
     normalisation: list[dict[str, float]] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     voxel_size_angstrom: float | None = None
+    peak_threshold: PeakThreshold | None = None
 
     @property
     def device(self) -> torch.device:
