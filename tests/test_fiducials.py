@@ -71,3 +71,22 @@ def test_cli_switches_keep_fiducials_and_empty_slabs(tmp_path):
     kept = json.loads((tmp_path / "b" / "TS_01" / "job.json").read_text())
     assert kept["fiducials"] is None and kept["specimen_slab"] is None
     assert kept["config"]["exclude_fiducials"] is False and kept["config"]["exclude_empty_slabs"] is False
+
+
+def test_a_deep_score_map_is_cleared_on_beads_and_outside_the_specimen_slab():
+    from unpick.deep import clear_contaminants
+
+    sim = simulated(3)
+    rng = np.random.default_rng(0)
+    ice = [0.1 * float(sim.volume.std()) * rng.standard_normal((30, 128, 128)) for _ in range(2)]
+    volume = np.concatenate([ice[0], sim.volume, ice[1]]).astype(np.float32)  # empty ice above and below
+    score_map = np.ones(volume.shape, np.float32)
+    record = clear_contaminants(volume, score_map, radius_voxels=6.0)
+    z0, z1 = record["specimen_slab"]
+    assert 28 <= z0 <= 32 and 92 <= z1 <= 96 and not score_map[:z0].any() and not score_map[z1:].any()
+    for bead in sim.fiducials_zyx:
+        assert score_map[tuple(np.round(bead + [30, 0, 0]).astype(int))] == 0
+    assert record["fiducials"]["n_fiducials"] >= 3 and score_map[z0:z1].mean() > 0.8  # beads (and halo pieces)
+    kept = np.ones(volume.shape, np.float32)
+    assert clear_contaminants(volume, kept, radius_voxels=6.0, fiducials=False, empty_slabs=False) == {}
+    assert kept.all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ._pick import format_list
+from ._pick import add_contaminant_options, format_list
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Predict a particle-probability map of each tomogram (overlap-tile, blended seams), find "
             "its peaks (mean-pool + max-pool NMS, de-duplication within the particle radius, score "
-            "threshold) and write OUT_DIR/<tomogram>_scores.mrc and OUT_DIR/<tomogram>_picks.<ext>."
+            "threshold; none on gold fiducials or in empty slabs) and write OUT_DIR/<tomogram>_scores.mrc and OUT_DIR/<tomogram>_picks.<ext>."
         ),
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT.pt", help="checkpoint written by 'unpick train'")
@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--overlap", type=int, metavar="VOXELS", help="tile overlap in voxels (default: checkpoint's)")
     parser.add_argument(
-        "--batch", type=int, default=1, metavar="N", help="tiles per forward pass (default: %(default)s)"
+        "--batch", type=int, default=4, metavar="N", help="tiles per forward pass (default: %(default)s)"
     )
     parser.add_argument(
         "--particle-radius", type=float, metavar="Å",
@@ -45,6 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--formats", default="csv", metavar="LIST",
         help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
     )  # fmt: skip
+    add_contaminant_options(parser)
     parser.add_argument("--no-score-map", action="store_true", help="do not write the score map MRC")
     parser.set_defaults(run=run)
     return parser
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .._shared import UnpickInputError, check_positive, make_picks
-    from ..deep import find_peaks, load_checkpoint, predict_score_map
+    from ..deep import clear_contaminants, find_peaks, load_checkpoint, predict_score_map
     from ..io import read_tomogram, write_mrc, write_picks
     from ..workflows import PICK_FORMATS
 
@@ -89,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
                 tomogram.name, voxel, trained.voxel_size_angstrom,
             )  # fmt: skip
         score_map = predict_score_map(trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch)
+        clear_contaminants(
+            tomogram.data, score_map, radius_voxels=radius, fiducials=not args.keep_fiducials,
+            empty_slabs=not args.keep_empty_slabs, name=tomogram.name,
+        )  # fmt: skip
         coords, scores = find_peaks(
             score_map,
             radius_voxels=radius,

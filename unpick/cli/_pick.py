@@ -68,6 +68,13 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="pick files to write: csv,tsv,star,copick,ndjson (default: %(default)s)",
     )
+    add_contaminant_options(parser)
+    parser.add_argument("--no-masks", action="store_true", help="do not write the semantic masks")
+    parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
+
+
+def add_contaminant_options(parser: argparse.ArgumentParser) -> None:
+    """``--keep-fiducials`` and ``--keep-empty-slabs``, shared by pick, refine and infer."""
     parser.add_argument(
         "--keep-fiducials",
         action="store_true",
@@ -78,8 +85,6 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fit and pick in the whole depth, also in empty slabs found above and below the specimen",
     )
-    parser.add_argument("--no-masks", action="store_true", help="do not write the semantic masks")
-    parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
 
 
 def config_from_args(args: argparse.Namespace):

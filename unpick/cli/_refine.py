@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._pick import format_list
+from ._pick import add_contaminant_options, format_list
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--formats", default="csv", metavar="LIST",
         help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
     )  # fmt: skip
+    add_contaminant_options(parser)
     parser.add_argument(
         "--resume", action="store_true",
         help="reuse finished teacher runs (same settings) and continue an interrupted training",
@@ -104,6 +105,10 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
 
     config = PickConfig.from_file(args.teacher_config) if args.teacher_config else PickConfig()
     config = config.with_particle_radius(radius_angstrom)
+    if args.keep_fiducials:
+        config = config.replace(exclude_fiducials=False)
+    if args.keep_empty_slabs:
+        config = config.replace(exclude_empty_slabs=False)
     teacher_root = Path(args.out) / TEACHER_DIR
     done = teacher_root / tomogram.name
     saved = done / "picks" / f"{workflow}.csv"
@@ -208,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
         scores=[table["score"].to_numpy(dtype=float) for table in tables],
         voxel_size_angstrom=voxel,
         threshold=args.threshold,
+        keep_fiducials=args.keep_fiducials,
+        keep_empty_slabs=args.keep_empty_slabs,
         progress=not args.quiet,
         checkpoint_dir=state,
     )

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from ._config import DeepConfig
+from ._contaminants import clear_contaminants
 from ._normalise import normalise_volume
 from ._peaks import find_peaks, otsu_threshold
 from ._sampling import PatchSampler, augment_patch, crop_patch
@@ -40,6 +41,7 @@ __all__ = [
     "choose_peak_threshold",
     "labelled_peak_scores",
     "DeepConfig",
+    "clear_contaminants",
     "PatchSampler",
     "augment_patch",
     "build_targets",

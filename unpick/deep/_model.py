@@ -32,6 +32,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device("cpu")
 
 
+def channels_last(tensor_or_model):
+    """``tensor_or_model`` in the channels-last 3-D memory layout: oneDNN's 3-D convolutions run
+    1.4-1.7x faster on it on a CPU (benchmarks/README.md); the values are unchanged."""
+    if isinstance(tensor_or_model, nn.Module):
+        return tensor_or_model.to(memory_format=torch.channels_last_3d)
+    return tensor_or_model.contiguous(memory_format=torch.channels_last_3d)
+
+
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "instance":
         return nn.InstanceNorm3d(channels, affine=True)

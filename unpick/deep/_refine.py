@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 
 from .._shared import UnpickInputError
 from ._config import DeepConfig
+from ._contaminants import clear_contaminants
 from ._infer import predict_score_map
 from ._peaks import find_peaks, log_otsu_threshold
 from ._threshold import threshold_from_pseudo_labels
@@ -39,8 +40,19 @@ class RefineResult:
     added_per_round: list[int] = field(default_factory=list)
 
 
-def _score_maps(trained: TrainedPicker, volumes: list[np.ndarray]) -> list[np.ndarray]:
-    return [predict_score_map(trained, volume) for volume in volumes]
+def _score_maps(
+    trained: TrainedPicker, volumes: list[np.ndarray], *, keep_fiducials: bool, keep_empty_slabs: bool
+) -> list[np.ndarray]:
+    """Score maps of ``volumes``, cleared on gold beads and outside the specimen slab."""
+    maps = []
+    for i, volume in enumerate(volumes):
+        score_map = predict_score_map(trained, volume)
+        clear_contaminants(
+            volume, score_map, radius_voxels=trained.radius_voxels, fiducials=not keep_fiducials,
+            empty_slabs=not keep_empty_slabs, name=f"tomogram {i}",
+        )  # fmt: skip
+        maps.append(score_map)
+    return maps
 
 
 def _confident_new_peaks(
@@ -95,6 +107,8 @@ def refine_picks(
     scores: Any = None,
     voxel_size_angstrom: float | None = None,
     threshold: float | None = None,
+    keep_fiducials: bool = False,
+    keep_empty_slabs: bool = False,
     progress: bool = False,
     checkpoint_dir: str | Path | None = None,
 ) -> RefineResult:
@@ -118,6 +132,8 @@ def refine_picks(
     threshold : float, optional
         Peak threshold; default ``config.peak_threshold``, else chosen from the teacher's picks
         (``choose_peak_threshold``: the PU criterion recall^2 / share of candidate peaks).
+    keep_fiducials, keep_empty_slabs : bool
+        Keep peaks on gold beads / outside the specimen slab (``clear_contaminants``).
     progress : bool
     checkpoint_dir : path, optional
         Training state of round r goes to ``checkpoint_dir/round<r>`` (resumable).
@@ -150,7 +166,9 @@ def refine_picks(
             checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"round{round_index}",
             init=trained,
         )
-        maps = _score_maps(trained, list(volumes))
+        maps = _score_maps(
+            trained, list(volumes), keep_fiducials=keep_fiducials, keep_empty_slabs=keep_empty_slabs
+        )
         candidates = calibrate_peak_threshold(trained, maps, teacher)
         cut = _cut(trained, candidates) if threshold is None else threshold
         peaks = [(c[s >= cut], s[s >= cut]) for c, s in candidates]

@@ -16,7 +16,7 @@ import torch
 from .._shared import UnpickInputError, check_positive, check_volume
 from ._config import DeepConfig
 from ._losses import drop_high_loss_positives, gekl_loss, nnpu_loss, pn_loss
-from ._model import ResUNet3d, resolve_device
+from ._model import ResUNet3d, channels_last, resolve_device
 from ._normalise import normalise_volume
 from ._sampling import PatchSampler
 from ._targets import ClassPriors, build_targets, check_coords, estimate_priors, rank_weights
@@ -222,7 +222,7 @@ def train_picker(
         # starts near 0.5 and hundreds of steps go into pulling the background down
         with torch.no_grad():
             model.head.bias.fill_(math.log(priors.full / (1.0 - priors.full)))
-    model.to(device)
+    model = channels_last(model.to(device))
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     objective = _objective(config, priors)
     history: list[dict[str, float]] = []
@@ -246,7 +246,7 @@ def train_picker(
         for _ in range(config.iterations_per_epoch):
             batch = [torch.from_numpy(a).to(device) for a in sampler.sample(rng, config.batch_size)]
             image, label, weight = batch
-            logits = model(image)
+            logits = model(channels_last(image))
             if config.drop_high_loss_fraction > 0:
                 weight = drop_high_loss_positives(logits, label, weight, fraction=config.drop_high_loss_fraction)
             loss = objective(logits, label, weight)
