@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .._shared import UnpickInputError, check_positive, make_picks
-    from ..deep import clear_contaminants, find_peaks, load_checkpoint, predict_score_map
+    from ..deep import clear_contaminants, load_checkpoint, peaks_at_threshold, predict_score_map
     from ..io import read_tomogram, write_mrc, write_picks
     from ..workflows import PICK_FORMATS
 
@@ -65,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
     trained = load_checkpoint(args.checkpoint, device=args.device)
     threshold = args.threshold if args.threshold is not None else trained.config.peak_threshold
     if threshold is None and trained.peak_threshold is not None:
-        threshold = trained.peak_threshold.threshold
         logger.info("%s: %s (chosen on its training tomograms)", args.checkpoint, trained.peak_threshold.reason)
     elif threshold is None:
         logger.warning(
@@ -94,11 +93,8 @@ def run(args: argparse.Namespace) -> int:
             tomogram.data, score_map, radius_voxels=radius, fiducials=not args.keep_fiducials,
             empty_slabs=not args.keep_empty_slabs, name=tomogram.name,
         )  # fmt: skip
-        coords, scores = find_peaks(
-            score_map,
-            radius_voxels=radius,
-            threshold=threshold,
-        )
+        coords, scores, cut = peaks_at_threshold(trained, score_map, radius_voxels=radius, threshold=args.threshold)
+        logger.info("%s: peak threshold %.3g", tomogram.name, cut)
         picks = make_picks(coords, voxel_size_angstrom=voxel, score=scores, workflow="deep", tomogram=tomogram.name)
         if not args.no_score_map:
             write_mrc(out_dir / f"{tomogram.name}_scores.mrc", score_map, voxel_size_angstrom=voxel)

@@ -91,11 +91,30 @@ def calibrate_peak_threshold(
     return candidates
 
 
-def _cut(trained: TrainedPicker, candidates: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The chosen peak threshold, else Otsu on the log scores of all candidates."""
+def _cuts(trained: TrainedPicker, candidates: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    """The chosen peak threshold for each tomogram (``PeakThreshold.for_scores``), else Otsu
+    on the log scores of all candidates."""
     if trained.peak_threshold is not None:
-        return trained.peak_threshold.threshold
-    return log_otsu_threshold(np.concatenate([s for _, s in candidates]))
+        return [trained.peak_threshold.for_scores(s) for _, s in candidates]
+    return [log_otsu_threshold(np.concatenate([s for _, s in candidates]))] * len(candidates)
+
+
+def peaks_at_threshold(
+    trained: TrainedPicker, score_map: np.ndarray, *, radius_voxels: float | None = None, threshold: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Picks of one score map: coords (N, 3) zyx, scores and the threshold used.
+
+    The threshold is ``threshold``, else ``trained.config.peak_threshold``, else the one chosen
+    on the training tomograms carried to this map (``PeakThreshold.for_scores``), else Otsu on
+    the log peak scores (a model saved without one). ``radius_voxels`` defaults to the training radius.
+    """
+    radius = trained.radius_voxels if radius_voxels is None else radius_voxels
+    threshold = trained.config.peak_threshold if threshold is None else threshold
+    coords, scores = find_peaks(score_map, radius_voxels=radius, threshold=0.0)
+    if threshold is None:
+        threshold = _cuts(trained, [(coords, scores)])[0]
+    keep = scores >= threshold
+    return coords[keep], scores[keep], float(threshold)
 
 
 def refine_picks(
@@ -170,14 +189,15 @@ def refine_picks(
             trained, list(volumes), keep_fiducials=keep_fiducials, keep_empty_slabs=keep_empty_slabs
         )
         candidates = calibrate_peak_threshold(trained, maps, teacher)
-        cut = _cut(trained, candidates) if threshold is None else threshold
-        peaks = [(c[s >= cut], s[s >= cut]) for c, s in candidates]
+        cuts = _cuts(trained, candidates) if threshold is None else [threshold] * len(candidates)
+        peaks = [(c[s >= cut], s[s >= cut]) for (c, s), cut in zip(candidates, cuts)]
         if round_index == config.self_training_rounds:
             break
         found = [c for c, _ in peaks]
-        floor = cut if config.self_training_min_score is None else config.self_training_min_score
+        floors = cuts if config.self_training_min_score is None else [config.self_training_min_score] * len(maps)
         added = [
-            _confident_new_peaks(trained, v, m, p, radius_voxels, floor) for v, m, p in zip(volumes, maps, picks)
+            _confident_new_peaks(trained, v, m, p, radius_voxels, floor)
+            for v, m, p, floor in zip(volumes, maps, picks, floors)
         ]
         if score_lists is not None:
             top = max((float(s.max()) for s in score_lists if len(s)), default=0.0) + 1.0
