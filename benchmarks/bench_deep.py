@@ -40,7 +40,7 @@ def synthetic(args: argparse.Namespace) -> None:
     import torch
 
     from unpick._shared import picks_zyx
-    from unpick.deep import DeepConfig, find_peaks, predict_score_map, train_picker
+    from unpick.deep import DeepConfig, calibrate_peak_threshold, peaks_at_threshold, predict_score_map, train_picker
     from unpick.evaluate import score_points
     from unpick.synthetic import SimulationConfig, simulate_tomogram
 
@@ -71,7 +71,8 @@ def synthetic(args: argparse.Namespace) -> None:
     score_map = predict_score_map(trained, sim.volume)
     infer_s = time.perf_counter() - start
     start = time.perf_counter()
-    coords, _ = find_peaks(score_map, radius_voxels=radius)
+    calibrate_peak_threshold(trained, [score_map], [pseudo])  # the threshold refine chooses
+    coords, _, _ = peaks_at_threshold(trained, score_map)
     peaks_s = time.perf_counter() - start
     teacher = score_points(pseudo, truth, radius_voxels=radius)
     refined = score_points(coords, truth, radius_voxels=radius)
@@ -90,6 +91,7 @@ def synthetic(args: argparse.Namespace) -> None:
                 "train_s": round(train_s, 2),
                 "s_per_iteration": round(train_s / iterations, 3),
                 "infer_s": round(infer_s, 2),
+                "infer_voxels_per_s": round(sim.volume.size / infer_s),
                 "peaks_s": round(peaks_s, 2),
                 "teacher_f1": round(teacher["f1"], 3),
                 "refined": {k: round(refined[k], 3) for k in ("f1", "precision", "recall")},
@@ -134,7 +136,16 @@ def polnet(args: argparse.Namespace) -> None:
     import torch
 
     from unpick._shared import picks_zyx
-    from unpick.deep import DeepConfig, find_peaks, load_checkpoint, predict_score_map, save_checkpoint, train_picker
+    from unpick.deep import (
+        DeepConfig,
+        calibrate_peak_threshold,
+        find_peaks,
+        load_checkpoint,
+        peaks_at_threshold,
+        predict_score_map,
+        save_checkpoint,
+        train_picker,
+    )
     from unpick.evaluate import score_points
     from unpick.io import read_tomogram
 
@@ -163,6 +174,9 @@ def polnet(args: argparse.Namespace) -> None:
             checkpoint_dir=work / "models" / f"{tag}.state",
         )  # fmt: skip
         train_s = time.perf_counter() - start
+        # the peak threshold refine chooses: from the teacher's picks on the training tomograms
+        maps = [predict_score_map(trained, v) for v in volumes]
+        calibrate_peak_threshold(trained, maps, [picks_zyx(teachers[n][0]) for n in args.train])
         save_checkpoint(checkpoint, trained)
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     results = {}
@@ -172,7 +186,7 @@ def polnet(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         score_map = predict_score_map(trained, tomogram.data)
         infer_s = time.perf_counter() - start
-        coords, _ = find_peaks(score_map, radius_voxels=radius)
+        coords, _, cut = peaks_at_threshold(trained, score_map)
         # diagnosis only (never used to choose anything): F1 over fixed thresholds on the same peaks
         candidates, scores = find_peaks(score_map, radius_voxels=radius, threshold=0.0)
         sweep = {
@@ -183,6 +197,7 @@ def polnet(args: argparse.Namespace) -> None:
             "teacher": rounded(score_points(picks_zyx(teachers[name][0]), truth, radius_voxels=args.match_radius)),
             "teacher_s": round(teachers[name][1], 1),
             "student": rounded(score_points(coords, truth, radius_voxels=args.match_radius)),
+            "threshold": round(cut, 4),
             "student_f1_at_threshold": sweep,
             "infer_s": round(infer_s, 1),
             "infer_voxels_per_s": round(score_map.size / infer_s),

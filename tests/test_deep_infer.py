@@ -197,3 +197,13 @@ def test_labelled_peak_scores_take_the_nearest_peak_within_the_radius():
     got = labelled_peak_scores(coords, scores, [[11, 10, 10], [30, 33, 30], [50, 50, 50]], 4.0)
     np.testing.assert_allclose(got, [0.8, 0.4, 0.0])
     np.testing.assert_allclose(labelled_peak_scores(np.zeros((0, 3)), np.zeros(0), [[1, 1, 1]], 4.0), [0.0])
+
+
+def test_flip_averaging_is_the_mean_of_the_two_predictions():
+    model = ResUNet3d((4, 4, 8, 8)).eval()
+    volume = np.random.default_rng(0).standard_normal((16, 24, 32)).astype(np.float32)
+    straight = predict_score_map(model, volume, tile=16, overlap=4)
+    flipped = predict_score_map(model, np.ascontiguousarray(volume[::-1, ::-1, ::-1]), tile=16, overlap=4)
+    both = predict_score_map(model, volume, tile=16, overlap=4, flips=True)
+    np.testing.assert_allclose(both, 0.5 * (straight + flipped[::-1, ::-1, ::-1]), atol=1e-6)
+    assert not np.allclose(straight, flipped[::-1, ::-1, ::-1], atol=1e-3)  # the network is not flip-invariant

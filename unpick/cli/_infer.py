@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from ._pick import add_contaminant_options, format_list
+from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
     )  # fmt: skip
     add_contaminant_options(parser)
+    add_tta_option(parser)
     parser.add_argument("--no-score-map", action="store_true", help="do not write the score map MRC")
     parser.set_defaults(run=run)
     return parser
@@ -88,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
                 "smaller than the model learnt (bin the tomogram to match)",
                 tomogram.name, voxel, trained.voxel_size_angstrom,
             )  # fmt: skip
-        score_map = predict_score_map(trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch)
+        score_map = predict_score_map(
+            trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch, flips=args.tta or None
+        )
         clear_contaminants(
             tomogram.data, score_map, radius_voxels=radius, fiducials=not args.keep_fiducials,
             empty_slabs=not args.keep_empty_slabs, name=tomogram.name,

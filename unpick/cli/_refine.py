@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from ._pick import add_contaminant_options, format_list
+from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
     )  # fmt: skip
     add_contaminant_options(parser)
+    add_tta_option(parser)
     parser.add_argument(
         "--resume", action="store_true",
         help="reuse finished teacher runs (same settings) and continue an interrupted training",

@@ -40,6 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (same seed, same model on the same machine)")
     parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="torch device (default auto: CUDA if present)")
     parser.add_argument("--resume", action="store_true", help="continue from CHECKPOINT.pt.state/ if present")
+    add_tta_option(parser)
     parser.add_argument(
         "--no-calibrate", dest="calibrate", action="store_false",
         help="skip predicting the training tomograms to choose the peak threshold from the picks "
@@ -47,6 +48,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.set_defaults(run=run)
     return parser
+
+
+def add_tta_option(parser: argparse.ArgumentParser) -> None:
+    """``--tta``, shared by train, refine and infer."""
+    parser.add_argument(
+        "--tta", action="store_true",
+        help="test-time augmentation: average each score map with that of the flipped tomogram (2x inference time)",
+    )  # fmt: skip
 
 
 def state_dir(out: Path) -> Path:
@@ -64,6 +73,7 @@ def config_from_args(args: argparse.Namespace):
         "loss": args.loss,
         "seed": args.seed,
         "device": args.device,
+        "test_time_flips": True if getattr(args, "tta", False) else None,
     }
     if args.expected_count is not None:
         changes.update(expected_count=args.expected_count, prior=None)

@@ -57,6 +57,7 @@ def predict_score_map(
     overlap: int | None = None,
     batch: int = 4,
     device: str | None = None,
+    flips: bool | None = None,
 ) -> np.ndarray:
     """Per-voxel particle probability of a whole tomogram, tile by tile.
 
@@ -78,6 +79,9 @@ def predict_score_map(
         Tiles per forward pass (4: 1.5x the throughput of 1 on a 2-core CPU).
     device : {'cpu', 'gpu', 'auto'}, optional
         Default: where the model already is.
+    flips : bool, optional
+        Average with the prediction of the volume flipped on all three axes (test-time
+        augmentation); default the picker's ``config.test_time_flips`` (False for a bare module).
 
     Returns
     -------
@@ -97,6 +101,15 @@ def predict_score_map(
         image = np.asarray(volume, dtype=np.float32)
     else:
         raise UnpickInputError(f"picker: expected a TrainedPicker or torch module, got {type(picker).__name__}")
+    if flips is None:
+        flips = isinstance(picker, TrainedPicker) and picker.config.test_time_flips
+    if flips:
+        flipped = predict_score_map(
+            model, np.ascontiguousarray(image[::-1, ::-1, ::-1]), tile=tile, overlap=overlap, batch=batch,
+            device=device, flips=False,
+        )  # fmt: skip
+        straight = predict_score_map(model, image, tile=tile, overlap=overlap, batch=batch, device=device, flips=False)
+        return np.ascontiguousarray(0.5 * (straight + flipped[::-1, ::-1, ::-1]), dtype=np.float32)
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < MULTIPLE or tile % MULTIPLE:
         raise UnpickInputError(f"tile: expected a positive multiple of {MULTIPLE} voxels, got {tile!r}")
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= 2 * overlap <= tile:

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "training_state.pt"
 NORMALISATION = "median-mad-clip5"
-# settings that may differ when resuming: more epochs, another device
-RESUMABLE_CHANGES = ("epochs", "device")
+# settings that may differ when resuming: more epochs, another device, inference-only options
+RESUMABLE_CHANGES = ("epochs", "device", "test_time_flips")
 
 
 @dataclass
