@@ -140,6 +140,14 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
     return picks, False
 
 
+def _teacher_in_worker(args: argparse.Namespace, tomogram, workflow: str, radius_angstrom: float, level: int):
+    """``teacher_picks`` in a joblib worker process, whose log records reach the console at the
+    parent's level (a fresh process has no handler)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    return teacher_picks(args, tomogram, workflow, radius_angstrom)
+
+
 def tomogram_paths(args: argparse.Namespace) -> list[Path]:
     """The tomogram files named on the command line, a folder standing for its MRC/REC files."""
     from ..batch import discover_tomograms
@@ -192,8 +200,9 @@ def run(args: argparse.Namespace) -> int:
         raise UnpickInputError(f"tomograms: two files share a name ({', '.join(names)}); their outputs would collide")
     from joblib import Parallel, delayed
 
+    level = logging.getLogger().getEffectiveLevel()
     outcomes = Parallel(n_jobs=min(args.jobs, len(tomograms)))(
-        delayed(teacher_picks)(args, tomogram, workflow, radius_angstrom) for tomogram in tomograms
+        delayed(_teacher_in_worker)(args, tomogram, workflow, radius_angstrom, level) for tomogram in tomograms
     )
     tables, reused = zip(*outcomes)
     for tomogram, table in zip(tomograms, tables):
