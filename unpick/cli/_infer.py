@@ -18,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Predict a particle-probability map of each tomogram (overlap-tile, blended seams), find "
             "its peaks (mean-pool + max-pool NMS, de-duplication within the particle radius, score "
-            "threshold; none on gold fiducials or in empty slabs) and write OUT_DIR/<tomogram>_scores.mrc and OUT_DIR/<tomogram>_picks.<ext>."
+            "threshold; none on gold fiducials or in empty slabs) and write OUT_DIR/<tomogram>_scores.mrc "
+            "and OUT_DIR/<tomogram>_picks.<ext>."
         ),
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT.pt", help="checkpoint written by 'unpick train'")
@@ -90,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
                 "smaller than the model learnt (bin the tomogram to match)",
                 tomogram.name, voxel, trained.voxel_size_angstrom,
             )  # fmt: skip
+        flips = False if args.no_tta else None  # None: as the checkpoint was calibrated
         score_map = predict_score_map(
-            trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch, flips=args.tta or None
+            trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch, flips=flips
         )
         clear_contaminants(
             tomogram.data, score_map, radius_voxels=radius, fiducials=not args.keep_fiducials,

@@ -51,10 +51,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_tta_option(parser: argparse.ArgumentParser) -> None:
-    """``--tta``, shared by train, refine and infer."""
+    """``--no-tta``, shared by train, refine and infer."""
     parser.add_argument(
-        "--tta", action="store_true",
-        help="test-time augmentation: average each score map with that of the flipped tomogram (2x inference time)",
+        "--no-tta", action="store_true",
+        help="no test-time augmentation: do not average each score map with that of the flipped tomogram "
+        "(half the inference time, about 0.01-0.02 lower F1)",
     )  # fmt: skip
 
 
@@ -73,7 +74,7 @@ def config_from_args(args: argparse.Namespace):
         "loss": args.loss,
         "seed": args.seed,
         "device": args.device,
-        "test_time_flips": True if getattr(args, "tta", False) else None,
+        "test_time_flips": False if getattr(args, "no_tta", False) else None,
     }
     if args.expected_count is not None:
         changes.update(expected_count=args.expected_count, prior=None)
