@@ -73,7 +73,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--threshold", type=float, metavar="P",
-        help="minimum peak score (pooled probability, 0-1); default: Otsu on the log peak scores",
+        help="minimum peak score (pooled probability, 0-1); default: chosen from the teacher's picks "
+        "(the PU criterion recall^2 / share of peaks kept), saved with the model",
     )  # fmt: skip
     parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one")
     parser.add_argument("--seed", type=int, help="random seed of the deep picker")
