@@ -58,6 +58,18 @@ def resumed(bootstrap):
     return bootstrap
 
 
+def test_refine_records_its_decisions_last(resumed):
+    import json
+
+    record = json.loads((resumed["out"] / "refined" / "refine.json").read_text())
+    assert record["teacher_workflow"] == "gabor-kmeans-ws"
+    chosen = record["peak_threshold"]
+    assert 0 < chosen["threshold"] < 1 and "pseudo-positives" in chosen["reason"]
+    row = record["tomograms"]["TS_07"]
+    assert row["refined_picks"] == len(read_picks_csv(resumed["out"] / "refined" / "TS_07_picks.csv"))
+    assert row["threshold"] == pytest.approx(chosen["threshold"])  # the training tomogram keeps it
+
+
 def test_refine_writes_teacher_model_score_map_and_picks(bootstrap):
     assert bootstrap["first"] == 0
     out = bootstrap["out"]

@@ -9,6 +9,7 @@ every tomogram again (score map -> peaks). Output layout under ``--out DIR``::
     DIR/refined/model.pt                                the trained picker (``unpick infer`` reads it)
     DIR/refined/<name>_scores.mrc                       particle-probability map
     DIR/refined/<name>_picks.<ext>                      refined picks, workflow ``refined-<teacher>``
+    DIR/refined/refine.json                             what was decided (threshold, priors, counts); written last
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
 
-TEACHER_DIR, REFINED_DIR, STATE_DIR = "teacher", "refined", "state"
+TEACHER_DIR, REFINED_DIR, STATE_DIR, RECORD_FILE = "teacher", "refined", "state", "refine.json"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -149,6 +150,30 @@ def _teacher_in_worker(args: argparse.Namespace, tomogram, workflow: str, radius
     return teacher_picks(args, tomogram, workflow, radius_angstrom)
 
 
+def write_record(path: Path, workflow: str, tomograms, tables, result) -> None:
+    """``refine.json``: the teacher, the chosen peak threshold and its evidence, the priors, the
+    threshold and pick counts of each tomogram. Written last: its presence means the run finished."""
+    import dataclasses
+    import json
+
+    from ..io import atomic_write
+
+    trained = result.trained
+    record = {
+        "teacher_workflow": workflow,
+        "peak_threshold": None if trained.peak_threshold is None else trained.peak_threshold.to_record(),
+        "priors": dataclasses.asdict(trained.priors),
+        "final_loss": trained.history[-1]["loss"],
+        "self_training_added": result.added_per_round,
+        "tomograms": {
+            t.name: {"teacher_picks": len(table), "refined_picks": len(coords), "threshold": cut}
+            for t, table, coords, cut in zip(tomograms, tables, result.coords, result.thresholds)
+        },
+    }
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2))
+
+
 def tomogram_paths(args: argparse.Namespace) -> list[Path]:
     """The tomogram files named on the command line, a folder standing for its MRC/REC files."""
     from ..batch import discover_tomograms
@@ -210,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         logger.info("%s: %d pseudo-positive picks from %s", tomogram.name, len(table), workflow)
 
     refined = Path(args.out) / REFINED_DIR
+    (refined / RECORD_FILE).unlink(missing_ok=True)  # until this run finishes, its outputs are not complete
     state = refined / STATE_DIR
     if not all(reused):  # without --resume, or new pseudo-labels: a saved training state is stale
         for stale in sorted(state.glob(f"round*/{STATE_FILE}")):
@@ -241,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
         for fmt in formats:
             write_picks(refined / f"{tomogram.name}_picks{PICK_FORMATS[fmt]}", picks, volume_shape_zyx=tomogram.shape)
         print(f"{tomogram.name}: {len(table)} teacher picks -> {len(picks)} refined picks")
+    write_record(refined / RECORD_FILE, workflow, tomograms, tables, result)
     final = result.trained.history[-1]
     print(
         f"trained {len(result.trained.history)} epochs ({config.loss}, final loss {final['loss']:.4f}, "

@@ -29,7 +29,8 @@ class RefineResult:
     ``score_maps``: float32 (Z, Y, X) probability maps; ``trained``: the final model, with the
     peak threshold chosen from the teacher's picks (``trained.peak_threshold``);
     ``pseudo_positives``: the (N, 3) zyx pseudo-labels of the last round (teacher picks plus
-    self-training additions); ``added_per_round``: new pseudo-positives of each self-training round.
+    self-training additions); ``added_per_round``: new pseudo-positives of each self-training round;
+    ``thresholds``: the peak threshold applied to each tomogram.
     """
 
     trained: TrainedPicker
@@ -38,6 +39,7 @@ class RefineResult:
     score_maps: list[np.ndarray]
     pseudo_positives: list[np.ndarray] = field(default_factory=list)
     added_per_round: list[int] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=list)
 
 
 def _score_maps(
@@ -219,4 +221,5 @@ def refine_picks(
         score_maps=maps,
         pseudo_positives=picks,
         added_per_round=added_per_round,
+        thresholds=[float(c) for c in cuts],
     )
