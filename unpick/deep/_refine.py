@@ -65,9 +65,10 @@ def _confident_new_peaks(
     radius: float,
     min_score: float,
 ) -> np.ndarray:
-    """Peaks scoring at least ``min_score`` in both the map and the map of the flipped volume,
-    farther than ``radius`` from every known pick."""
-    flipped = predict_score_map(trained, np.ascontiguousarray(volume[::-1, ::-1, ::-1]))[::-1, ::-1, ::-1]
+    """Peaks scoring at least ``min_score`` in both the map and the map of the volume flipped in y,
+    farther than ``radius`` from every known pick. (y, not all three axes: the map may already
+    average the all-axes flip, ``test_time_flips``, and would then agree with itself.)"""
+    flipped = predict_score_map(trained, np.ascontiguousarray(volume[:, ::-1, :]), flips=False)[:, ::-1, :]
     consistent = np.minimum(score_map, flipped)
     coords, _ = find_peaks(consistent, radius_voxels=radius, threshold=min_score)
     if len(coords) and len(known_zyx):
@@ -143,7 +144,7 @@ def refine_picks(
     config : DeepConfig
         ``self_training_rounds`` > 0 adds, each round, the peaks that score at least
         ``self_training_min_score`` (default: the chosen peak threshold) on the tomogram and on
-        its flipped copy (augmentation
+        a copy flipped in y (augmentation
         consistency) to the pseudo-positives, re-estimates the prior from the number of peaks
         the current model picks (at least 1.1 x the pseudo-positives), and fine-tunes the model.
     radius_voxels : float
