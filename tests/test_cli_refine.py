@@ -91,10 +91,9 @@ def test_refined_picks_stay_close_to_the_teacher_against_truth(resumed):
     teacher_f1 = score_points(picks_zyx(teacher), truth, radius_voxels=MATCH_RADIUS)["f1"]
     refined_f1 = score_points(picks_zyx(refined), truth, radius_voxels=MATCH_RADIUS)["f1"]
     # with its data-driven operating point the teacher is (near) perfect on this small volume, so
-    # two epochs of a student cannot beat it here: they must learn most of what it found (6 of its
-    # 8 particles with the flip-averaged map of so short a training; polnet: benchmarks/README.md)
+    # two epochs of a student cannot beat it here: they must learn most of what it found
     assert refined_f1 >= 0.7
-    assert refined_f1 >= teacher_f1 - 0.25
+    assert refined_f1 >= teacher_f1 - 0.2
     star = read_truth(out / "refined" / "TS_07_picks.star", voxel_size_angstrom=10.0, volume_shape_zyx=(32, 64, 64))
     np.testing.assert_allclose(picks_zyx(star), picks_zyx(refined), atol=1e-3)
 

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 "smaller than the model learnt (bin the tomogram to match)",
                 tomogram.name, voxel, trained.voxel_size_angstrom,
             )  # fmt: skip
-        flips = False if args.no_tta else None  # None: as the checkpoint was calibrated
+        flips = True if args.tta else None  # None: as the checkpoint was calibrated
         score_map = predict_score_map(
             trained, tomogram.data, tile=args.tile, overlap=args.overlap, batch=args.batch, flips=flips
         )
