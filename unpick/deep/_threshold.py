@@ -94,7 +94,7 @@ def labelled_peak_scores(
     return np.where(distance <= radius_voxels, np.asarray(scores)[index], 0.0)
 
 
-def choose_peak_threshold(candidate_scores: Any, labelled_scores: Any, *, floor: float = 0.0) -> PeakThreshold:
+def choose_peak_threshold(candidate_scores: Any, labelled_scores: Any) -> PeakThreshold:
     """The peak-score threshold that maximises the PU criterion ``recall_L(t)^2 / share(t)``.
 
     ``recall_L(t)`` is the share of pseudo-positives (the teacher's picks) whose peak scores at
@@ -111,8 +111,6 @@ def choose_peak_threshold(candidate_scores: Any, labelled_scores: Any, *, floor:
         tomogram the pseudo-positives came from.
     labelled_scores : (M,) array
         Score of the peak at each pseudo-positive (``labelled_peak_scores``; 0 for none).
-    floor : float
-        Thresholds below this are not considered.
 
     Returns
     -------
@@ -120,12 +118,12 @@ def choose_peak_threshold(candidate_scores: Any, labelled_scores: Any, *, floor:
     """
     candidates = np.sort(np.asarray(candidate_scores, dtype=np.float64).reshape(-1))[::-1]
     labelled = np.sort(np.asarray(labelled_scores, dtype=np.float64).reshape(-1))[::-1]
-    if len(candidates) == 0 or len(labelled) == 0 or not np.any(labelled > floor):
+    if len(candidates) == 0 or len(labelled) == 0 or not np.any(labelled > 0):
         raise UnpickInputError(
             "peak threshold: no candidate peak lies on a pseudo-positive, so the threshold cannot be chosen "
             "from the pseudo-labels; give --threshold, or check that the model trained (its loss) and the radius"
         )
-    thresholds = np.unique(candidates[candidates > floor])
+    thresholds = np.unique(candidates[candidates > 0])
     picked = np.searchsorted(-candidates, -thresholds, side="right")  # candidates scoring >= t
     recalled = np.searchsorted(-labelled, -thresholds, side="right")
     criterion = (recalled / len(labelled)) ** 2 / (picked / len(candidates))
