@@ -139,10 +139,10 @@ def polnet(args: argparse.Namespace) -> None:
     from unpick.deep import (
         DeepConfig,
         calibrate_peak_threshold,
+        cleared_score_maps,
         find_peaks,
         load_checkpoint,
         peaks_at_threshold,
-        predict_score_map,
         save_checkpoint,
         train_picker,
     )
@@ -175,8 +175,9 @@ def polnet(args: argparse.Namespace) -> None:
         )  # fmt: skip
         train_s = time.perf_counter() - start
         # the peak threshold refine chooses: from the teacher's picks on the training tomograms
-        maps = [predict_score_map(trained, v) for v in volumes]
-        calibrate_peak_threshold(trained, maps, [picks_zyx(teachers[n][0]) for n in args.train])
+        calibrate_peak_threshold(
+            trained, cleared_score_maps(trained, volumes), [picks_zyx(teachers[n][0]) for n in args.train]
+        )
         save_checkpoint(checkpoint, trained)
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     results = {}
@@ -184,7 +185,7 @@ def polnet(args: argparse.Namespace) -> None:
         tomogram = read_tomogram(args.data / f"{name}.mrc")
         truth = truth_zyx(args.data / f"{name}_particles.csv")
         start = time.perf_counter()
-        score_map = predict_score_map(trained, tomogram.data)
+        score_map = cleared_score_maps(trained, [tomogram.data])[0]  # as unpick infer makes it
         infer_s = time.perf_counter() - start
         coords, _, cut = peaks_at_threshold(trained, score_map)
         # diagnosis only (never used to choose anything): F1 over fixed thresholds on the same peaks

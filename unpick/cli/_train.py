@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_dir=state,
     )
     if args.calibrate:
-        from ..deep import calibrate_peak_threshold, predict_score_map
+        from ..deep import calibrate_peak_threshold, cleared_score_maps
 
-        calibrate_peak_threshold(trained, [predict_score_map(trained, v) for v in volumes], coords)
+        calibrate_peak_threshold(trained, cleared_score_maps(trained, volumes), coords)
     save_checkpoint(out, trained)
     final = trained.history[-1]
     print(

@@ -33,6 +33,7 @@ _LAZY = {
     "RefineResult": "._refine",
     "refine_picks": "._refine",
     "calibrate_peak_threshold": "._refine",
+    "cleared_score_maps": "._refine",
     "peaks_at_threshold": "._refine",
 }
 

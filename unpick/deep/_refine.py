@@ -42,10 +42,11 @@ class RefineResult:
     thresholds: list[float] = field(default_factory=list)
 
 
-def _score_maps(
-    trained: TrainedPicker, volumes: list[np.ndarray], *, keep_fiducials: bool, keep_empty_slabs: bool
+def cleared_score_maps(
+    trained: TrainedPicker, volumes: list[np.ndarray], *, keep_fiducials: bool = False, keep_empty_slabs: bool = False
 ) -> list[np.ndarray]:
-    """Score maps of ``volumes``, cleared on gold beads and outside the specimen slab."""
+    """Score maps of ``volumes``, cleared on gold beads and outside the specimen slab
+    (``clear_contaminants``), as ``unpick infer`` makes them: the maps a threshold is chosen on."""
     maps = []
     for i, volume in enumerate(volumes):
         score_map = predict_score_map(trained, volume)
@@ -188,7 +189,7 @@ def refine_picks(
             checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"round{round_index}",
             init=trained,
         )
-        maps = _score_maps(
+        maps = cleared_score_maps(
             trained, list(volumes), keep_fiducials=keep_fiducials, keep_empty_slabs=keep_empty_slabs
         )
         candidates = calibrate_peak_threshold(trained, maps, teacher)
