@@ -54,7 +54,7 @@ def test_no_pick_near_a_bead_unless_kept():
     assert near <= 2 * bead_radius
 
 
-def test_cli_switches_keep_fiducials_and_empty_slabs(tmp_path):
+def test_cli_switches_keep_fiducials_empty_slabs_and_membranes(tmp_path):
     import json
 
     from unpick.cli import main
@@ -67,10 +67,12 @@ def test_cli_switches_keep_fiducials_and_empty_slabs(tmp_path):
     assert main([*base, "--out", str(tmp_path / "a")]) == 0
     excluded = json.loads((tmp_path / "a" / "TS_01" / "job.json").read_text())
     assert excluded["fiducials"]["n_fiducials"] >= 2 and excluded["specimen_slab"]["z_range"] == [0, 64]
-    assert main([*base, "--out", str(tmp_path / "b"), "--keep-fiducials", "--keep-empty-slabs"]) == 0
+    assert 0 < excluded["membranes"]["voxel_share"] < 0.5  # the simulator's membrane
+    keep = ["--keep-fiducials", "--keep-empty-slabs", "--keep-membranes"]
+    assert main([*base, "--out", str(tmp_path / "b"), *keep]) == 0
     kept = json.loads((tmp_path / "b" / "TS_01" / "job.json").read_text())
-    assert kept["fiducials"] is None and kept["specimen_slab"] is None
-    assert kept["config"]["exclude_fiducials"] is False and kept["config"]["exclude_empty_slabs"] is False
+    assert kept["fiducials"] is None and kept["specimen_slab"] is None and kept["membranes"] is None
+    assert not any(kept["config"][f"exclude_{name}"] for name in ("fiducials", "empty_slabs", "membranes"))
 
 
 def test_a_deep_score_map_is_cleared_on_beads_and_outside_the_specimen_slab():

@@ -69,6 +69,7 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         help="pick files to write: csv,tsv,star,copick,ndjson (default: %(default)s)",
     )
     add_contaminant_options(parser)
+    add_membrane_option(parser)
     parser.add_argument("--no-masks", action="store_true", help="do not write the semantic masks")
     parser.add_argument("--no-report", action="store_true", help="do not draw report.png")
 
@@ -85,6 +86,28 @@ def add_contaminant_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fit and pick in the whole depth, also in empty slabs found above and below the specimen",
     )
+
+
+def add_membrane_option(parser: argparse.ArgumentParser) -> None:
+    """``--keep-membranes``, shared by pick and refine (the workflows clear membranes; the deep picker
+    learns from its teacher that they are not particles)."""
+    parser.add_argument(
+        "--keep-membranes",
+        action="store_true",
+        help="do not clear sheet-like voxels (lipid membranes) from the particle masks",
+    )
+
+
+def apply_contaminant_options(config, args: argparse.Namespace):
+    """``config`` with the --keep-fiducials / --keep-empty-slabs / --keep-membranes switches applied."""
+    for flag, field in (
+        ("keep_fiducials", "exclude_fiducials"),
+        ("keep_empty_slabs", "exclude_empty_slabs"),
+        ("keep_membranes", "exclude_membranes"),
+    ):
+        if getattr(args, flag, False):
+            config = config.replace(**{field: False})
+    return config
 
 
 def config_from_args(args: argparse.Namespace):
@@ -109,11 +132,7 @@ def config_from_args(args: argparse.Namespace):
         config = config.replace(**{method: cluster})
     if args.seed is not None:
         config = config.replace(seed=args.seed)
-    if getattr(args, "keep_fiducials", False):
-        config = config.replace(exclude_fiducials=False)
-    if getattr(args, "keep_empty_slabs", False):
-        config = config.replace(exclude_empty_slabs=False)
-    return config
+    return apply_contaminant_options(config, args)
 
 
 FORMAT_ALIASES = {"json": "copick"}  # the copick picks file is a .json

@@ -18,7 +18,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._pick import add_contaminant_options, format_list
+from ._pick import add_contaminant_options, add_membrane_option, apply_contaminant_options, format_list
 from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="pick files to write: csv,tsv,star,copick (or json),ndjson (default: %(default)s)",
     )  # fmt: skip
     add_contaminant_options(parser)
+    add_membrane_option(parser)
     add_tta_option(parser)
     parser.add_argument(
         "--resume", action="store_true",
@@ -109,10 +110,7 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
 
     config = PickConfig.from_file(args.teacher_config) if args.teacher_config else PickConfig()
     config = config.with_particle_radius(radius_angstrom)
-    if args.keep_fiducials:
-        config = config.replace(exclude_fiducials=False)
-    if args.keep_empty_slabs:
-        config = config.replace(exclude_empty_slabs=False)
+    config = apply_contaminant_options(config, args)
     teacher_root = Path(args.out) / TEACHER_DIR
     done = teacher_root / tomogram.name
     saved = done / "picks" / f"{workflow}.csv"

@@ -8,6 +8,7 @@ or, at chosen voxels, as explicit neighbourhoods times :func:`kernel_matrix`
 
 from ._bank import FeatureBank, build_feature_bank, kernel_matrix
 from ._fiducials import Fiducials, exclude_fiducials, find_fiducials
+from ._membranes import Membranes, exclude_membranes, find_membranes
 from ._config import MODES, FeatureConfig, PreprocessConfig, gabor_bank_size
 from ._preprocess import preprocess
 from ._sampling import sample_interior_voxels
@@ -18,11 +19,14 @@ __all__ = [
     "FeatureBank",
     "FeatureConfig",
     "Fiducials",
+    "Membranes",
     "PreprocessConfig",
     "SpecimenSlab",
     "build_feature_bank",
     "exclude_fiducials",
+    "exclude_membranes",
     "find_fiducials",
+    "find_membranes",
     "find_specimen_slab",
     "gabor_bank_size",
     "kernel_matrix",

@@ -31,7 +31,9 @@ class PickConfig(StageConfig):
     ``particle_radius_angstrom`` sets size filters and the watershed spacing of both extractors.
     ``exclude_fiducials`` removes gold beads (extreme density) and their streaks from picking;
     ``exclude_empty_slabs`` (with a particle radius) fits and picks only inside the specimen slab,
-    not in the empty slabs above and below it (the fit slab then defaults to the specimen slab).
+    not in the empty slabs above and below it (the fit slab then defaults to the specimen slab);
+    ``exclude_membranes`` (with a particle radius) removes sheet-like voxels (lipid membranes) from
+    every particle mask, so that a protein on a membrane is split from it.
     """
 
     preprocess: PreprocessConfig = PreprocessConfig()
@@ -46,10 +48,11 @@ class PickConfig(StageConfig):
     pick_z_range: tuple[int, int] | None = None
     exclude_fiducials: bool = True
     exclude_empty_slabs: bool = True
+    exclude_membranes: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("exclude_fiducials", "exclude_empty_slabs"):
+        for name in ("exclude_fiducials", "exclude_empty_slabs", "exclude_membranes"):
             if not isinstance(getattr(self, name), bool):
                 raise UnpickInputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         object.__setattr__(self, "fit_z_range", _z_range_or_none(self.fit_z_range, "fit_z_range"))

@@ -23,7 +23,14 @@ from .._shared import (
     make_picks,
 )
 from ..cluster import N_LEVELS
-from ..features import exclude_fiducials, find_fiducials, find_specimen_slab, preprocess
+from ..features import (
+    exclude_fiducials,
+    exclude_membranes,
+    find_fiducials,
+    find_membranes,
+    find_specimen_slab,
+    preprocess,
+)
 from ..instances import choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
@@ -122,6 +129,19 @@ def pick_tomogram(
                 len(fiducials),
             )
 
+    membranes = None
+    if config.exclude_membranes and radius is not None:
+        start = time.perf_counter()
+        membranes = find_membranes(volume, radius_voxels=radius)
+        timings["membranes"] = time.perf_counter() - start
+        logger.info(
+            "membranes: %.1f %% of voxels are sheet-like (structure-tensor planarity >= %.2f over %.1f voxels); "
+            "cleared from every particle mask (--keep-membranes keeps them)",
+            100 * membranes.voxel_share,
+            membranes.to_record()["planarity_threshold"],
+            membranes.integration_sigma_voxels,
+        )
+
     record: dict[str, Any] = {
         "unpick_version": __version__,
         "versions": _versions(),
@@ -136,6 +156,7 @@ def pick_tomogram(
         "pick_z_range": list(pick_z_range),
         "specimen_slab": None if slab is None else slab.to_record(),
         "fiducials": None if fiducials is None else fiducials.to_record(),
+        "membranes": None if membranes is None else membranes.to_record(),
         "features": {},
         "segmentations": {},
         "picks": {},
@@ -164,6 +185,8 @@ def pick_tomogram(
             start = time.perf_counter()
             if fiducials is not None and len(fiducials):
                 exclude_fiducials(segmentation.levels, fiducials)
+            if membranes is not None:
+                exclude_membranes(segmentation.levels, membranes)
             _choose_operating_point(segmentation, config, voxel_size_angstrom)
             timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
             record["segmentations"][segmentation.name] = {
