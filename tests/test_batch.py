@@ -294,7 +294,7 @@ def test_two_batches_into_one_output_dir(tmp_path):
 
 def test_empty_or_unmatched_input(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UnpickInputError, match=r"no tomograms matching '\*\.mrc', '\*\.rec' in .*empty; use --glob"):
+    with pytest.raises(UnpickInputError, match=r"no tomograms matching '\*\.mrc', '\*\.rec', '\*\.zarr' in .*empty; use --glob"):
         run_batch(tmp_path / "empty", tmp_path / "out", task=BlobTask(str(tmp_path)))
     make_dataset(tmp_path / "in", ("t1",))
     with pytest.raises(UnpickInputError, match=r"no tomograms matching '\*\.st'"):

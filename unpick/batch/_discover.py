@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._shared import UnpickInputError
-from ..io._names import tomogram_name
+from ..io import is_zarr, tomogram_name
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PATTERNS = ("*.mrc", "*.rec")
+DEFAULT_PATTERNS = ("*.mrc", "*.rec", "*.zarr")
 LOCK_FILE = ".unpick-batch.lock"
 
 
@@ -41,7 +41,8 @@ def discover_tomograms(
     input_dir : path
         Folder holding the tomograms.
     patterns : str or sequence of str
-        Shell globs matched against file names (``'*.mrc'``); hidden files are ignored.
+        Shell globs matched against file names (``'*.mrc'``); hidden files are ignored. Zarr stores
+        (``*.zarr`` / ``*.ome.zarr`` folders) are tomograms too.
     recursive : bool
         Also search sub-folders.
     exclude : path, optional
@@ -70,7 +71,7 @@ def discover_tomograms(
     found: dict[Path, None] = {}
     for pattern in patterns:
         for path in sorted(root.rglob(pattern) if recursive else root.glob(pattern)):
-            if path.name.startswith(".") or not path.is_file():
+            if path.name.startswith(".") or not (path.is_file() or is_zarr(path)):
                 continue
             if excluded is not None and path.resolve().is_relative_to(excluded):
                 continue

@@ -23,9 +23,16 @@ MANIFEST_SCHEMA = 1
 
 
 def input_fingerprint(path: Path) -> dict[str, int]:
-    """Size (bytes) and modification time (ns) of an input file: a change re-runs its tomogram."""
-    stat = path.stat()
-    return {"size_bytes": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns)}
+    """Size (bytes) and latest modification time (ns) of an input file, or of all files of a Zarr
+    store folder: a change re-runs its tomogram."""
+    if not path.is_dir():
+        stat = path.stat()
+        return {"size_bytes": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns)}
+    stats = [entry.stat() for entry in path.rglob("*") if entry.is_file()]
+    return {
+        "size_bytes": sum(int(s.st_size) for s in stats),
+        "mtime_ns": max((int(s.st_mtime_ns) for s in stats), default=int(path.stat().st_mtime_ns)),
+    }
 
 
 def signature_hash(signature: dict[str, Any]) -> str:

@@ -37,7 +37,10 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", metavar="FILE", help="a PickConfig YAML/JSON; options given here override it")
     parser.add_argument(
-        "--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one (0 or 1)"
+        "--voxel-size",
+        type=float,
+        metavar="Å",
+        help="voxel size in Å when the MRC header lacks one (0 or 1); for OME-Zarr, the level to read",
     )
     parser.add_argument(
         "--particle-radius",

@@ -1,4 +1,5 @@
-"""Reading and writing tomograms (MRC) and picks / ground truth (CSV, TSV, STAR, copick JSON, ndjson).
+"""Reading tomograms (MRC, OME-Zarr / Zarr) and writing them (MRC); reading and writing picks and
+ground truth (CSV, TSV, STAR, copick JSON, ndjson).
 
 Coordinates in every table returned or accepted here are ``x, y, z`` in voxels (floats); voxel
 ``[iz, iy, ix]`` has its centre at ``(ix, iy, iz)``. Every writer is atomic (:func:`atomic_write`).
@@ -13,18 +14,22 @@ from ._json import (
     write_picks_ndjson,
 )
 from ._mrc import Tomogram, read_tomogram, write_mrc
+from ._names import tomogram_name
 from ._star import read_picks_star, write_picks_star
 from ._truth import read_truth, write_picks
+from ._zarr import is_zarr
 
 __all__ = [
     "Tomogram",
     "atomic_write",
+    "is_zarr",
     "read_picks_copick",
     "read_picks_csv",
     "read_picks_ndjson",
     "read_picks_star",
     "read_tomogram",
     "read_truth",
+    "tomogram_name",
     "write_mrc",
     "write_picks",
     "write_picks_copick",

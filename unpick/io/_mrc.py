@@ -15,6 +15,7 @@ import numpy as np
 from .._shared import UnpickInputError, check_positive, check_volume
 from ._atomic import atomic_write
 from ._names import tomogram_name
+from ._zarr import is_zarr, open_zarr_volume
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +107,16 @@ def read_tomogram(
     path = Path(path)
     if not path.exists():
         raise UnpickInputError(f"{path}: tomogram file not found; check the path")
-    if path.is_dir():
-        raise UnpickInputError(f"{path}: is a directory, expected an MRC tomogram file")
     override = None
     if voxel_size_angstrom is not None:
         try:
             override = check_positive(voxel_size_angstrom, "voxel size (--voxel-size)", unit="Å")
         except UnpickInputError as err:
             raise UnpickInputError(f"{path}: {err}") from err
+    if is_zarr(path):
+        return _read_zarr(path, override)
+    if path.is_dir():
+        raise UnpickInputError(f"{path}: is a directory, expected an MRC tomogram file or an OME-Zarr image")
     n_bytes = path.stat().st_size
     if n_bytes < _HEADER_BYTES:
         raise UnpickInputError(
@@ -126,6 +129,19 @@ def read_tomogram(
     voxel_size, source = _choose_voxel_size(path, header_voxel_size, override)
     return Tomogram(data=data, voxel_size_angstrom=voxel_size, voxel_size_source=source, path=path,
                     name=tomogram_name(path))
+
+
+def _read_zarr(path: Path, override: float | None) -> Tomogram:
+    """A tomogram from an OME-Zarr image (level chosen by ``override``, else level 0) or Zarr array."""
+    data, metadata_voxel, level = open_zarr_volume(path, voxel_size_angstrom=override)
+    check_volume(data, name=str(path))
+    if metadata_voxel is None and override is None:
+        raise UnpickInputError(
+            f"{path}: the Zarr store has no voxel size (no OME-Zarr scale in Å or nm); pass it with --voxel-size in Å"
+        )
+    voxel, source = (metadata_voxel, "metadata") if metadata_voxel is not None else (override, "override")
+    logger.info("%s: %s, shape %s, voxel size %g Å from the %s", path, level, data.shape, voxel, source)
+    return Tomogram(data=data, voxel_size_angstrom=voxel, voxel_size_source=source, path=path, name=tomogram_name(path))
 
 
 def _read_mrc(path: Path, *, n_bytes: int, use_mmap: bool) -> tuple[np.ndarray, tuple[float, float, float]]:
