@@ -1,5 +1,5 @@
 """The mask threshold chosen from the data: the level with the most particle-sized components that
-have a core."""
+have a high peak."""
 
 from __future__ import annotations
 
@@ -29,14 +29,13 @@ REFINE_STEP = 3
 #: of these two constants on polnet tomo_01-03 and the simulator sets is described).
 MIN_PARTICLE_SIZED_SHARE = 0.6
 GIANT_WEIGHT = 0.0
-#: A particle-sized component counts only when at least PERSISTENT_CORE_FRACTION of the minimum
-#: particle size of its voxels reach PERSISTENCE_LEVELS levels higher (about a third fewer voxels
-#: in the mask): a particle has a core that holds at a tighter threshold, a noise blob that just
-#: passes the size filter at a loose one does not. Without it the sweep counted correlated noise
-#: blobs as particles and took too loose a level (demo volume, polnet tomo_02 intensities-kmeans;
-#: benchmarks/README.md).
-PERSISTENCE_LEVELS = 9
-PERSISTENT_CORE_FRACTION = 0.5
+#: A particle-sized component counts only when its peak reaches PERSISTENCE_LEVELS levels above
+#: the candidate level (a mask with about 2.7 times fewer voxels): a particle has a core of high
+#: decision values, a blob of noise correlated at the particle scale that passes the size filter
+#: at a loose level does not. Without it the sweep counted such blobs as particles and took too
+#: loose a level once membranes no longer made those levels inadmissible (the demo volume and the
+#: simulator sets at noise 1.5-3; chosen there and on polnet tomo_01, benchmarks/README.md).
+PERSISTENCE_LEVELS = 30
 #: The sweep labels a centred (Y, X) crop, all z, of at most this many voxels. It must be large:
 #: a crop cuts membranes and percolating networks into pieces that pass for particles.
 SWEEP_MAX_VOXELS = 32_000_000
@@ -54,8 +53,8 @@ class OperatingPoint:
         One line for the log and the job record.
     sweep : list of dict
         Per candidate level: ``level``, ``tail_fraction`` (share of fit-sample voxels at or above
-        it), ``n_components``, ``n_particle_sized``, ``n_persistent`` (those with a core,
-        ``PERSISTENCE_LEVELS``), ``particle_sized_share``, ``giant_share`` and
+        it), ``n_components``, ``n_particle_sized``, ``n_persistent`` (those whose peak is
+        ``PERSISTENCE_LEVELS`` higher), ``particle_sized_share``, ``giant_share`` and
         ``speck_share`` (shares of the candidate mask's voxels in components within, above and
         below the size limits).
     doubtful : bool
@@ -90,10 +89,10 @@ def choose_operating_level(
 
     Candidate masks ``levels >= k`` are labelled (connected components) on a centred crop; the
     chosen level is the one with the most particle-sized components (``min_size_voxels`` to
-    ``max_size_voxels``) that keep a core ``PERSISTENCE_LEVELS`` higher, among those whose mask
+    ``max_size_voxels``) whose peak reaches ``PERSISTENCE_LEVELS`` higher, among those whose mask
     lies mostly in such components (a share of at least ``MIN_PARTICLE_SIZED_SHARE``, oversized
     components counting ``GIANT_WEIGHT``). Too loose a level percolates into giant components or
-    fills with noise blobs (which have no core); too tight a level keeps only particle cores
+    fills with noise blobs (which have no high peak); too tight a level keeps only particle cores
     under the size minimum: both lose particle-sized components. No ground truth is used.
 
     Parameters
@@ -155,7 +154,7 @@ def choose_operating_level(
         )
     row = rows[best]
     reason = (
-        f"level {best}: {row['n_persistent']} particle-sized components with a core, the most of {len(sweep)} levels, "
+        f"level {best}: {row['n_persistent']} particle-sized components with a high peak, the most of {len(sweep)} levels, "
         f"{100 * row['tail_fraction']:.2f} % of voxels, {row['particle_sized_share']:.0%} of the mask particle-sized"
     )
     doubtful = row["n_persistent"] < min_components
@@ -165,7 +164,7 @@ def choose_operating_level(
 
 
 def _best(rows: dict[int, dict[str, Any]]) -> int | None:
-    """The admissible level with the most particle-sized components with a core; among equals, the cleanest
+    """The admissible level with the most particle-sized components with a high peak; among equals, the cleanest
     mask (fewest components in all), then the looser level (fuller particles, steadier centroids)."""
     admissible = [r for r in rows.values() if _admissible_share(r) >= MIN_PARTICLE_SIZED_SHARE]
     if not admissible:
@@ -185,8 +184,9 @@ def _candidate_row(
     total = max(int(sizes.sum()), 1)
     sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
     giant = sizes > limits.max_size_voxels
-    core = np.bincount(labels[crop >= min(level + PERSISTENCE_LEVELS, 255)], minlength=n + 1)[1:]
-    persistent = sized & (core >= PERSISTENT_CORE_FRACTION * limits.min_size_voxels)
+    # voxels at the higher level, per component: nonzero where the component's peak reaches it
+    high = np.bincount(labels[crop >= min(level + PERSISTENCE_LEVELS, 255)], minlength=n + 1)[1:]
+    persistent = sized & (high > 0)
     return {
         "level": level,
         "tail_fraction": tail,
