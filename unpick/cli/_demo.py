@@ -40,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     simulation = DEMO_SIMULATION.replace(noise=args.noise, seed=args.seed)
     result = run_demo(
-        args.out, simulation=simulation, workflows=args.workflows, config=PickConfig(seed=args.seed), device=args.device
+        args.out,
+        simulation=simulation,
+        workflows=args.workflows,
+        config=PickConfig(seed=args.seed),
+        device=args.device,
+        progress=not args.quiet,
     )
     print(summary_table(result.pick_run.result.record))
     print()
