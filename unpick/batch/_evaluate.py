@@ -14,7 +14,7 @@ import pandas as pd
 from .._shared import UnpickInputError
 from ..evaluate import counts_to_scores, evaluate_workflows, relative_recall_from
 from ..io import atomic_write, read_picks_csv, read_truth
-from ..io._names import tomogram_name
+from ..io import tomogram_name
 
 logger = logging.getLogger(__name__)
 
