@@ -68,13 +68,6 @@ class Membranes:
         cols = np.minimum(np.arange(self.shape_zyx[2]) // b, self.binned_mask.shape[2] - 1)
         return self.binned_mask[zb][np.ix_(rows, cols)]
 
-    def contains(self, indices_zyx: np.ndarray) -> np.ndarray:
-        """Bool (N,): which of the (N, 3) integer zyx voxel indices are membrane."""
-        b = self.binning
-        idx = np.asarray(indices_zyx, dtype=np.int64).reshape(-1, 3) // b
-        idx = np.minimum(idx, np.asarray(self.binned_mask.shape) - 1)
-        return self.binned_mask[idx[:, 0], idx[:, 1], idx[:, 2]]
-
     def to_record(self) -> dict[str, Any]:
         return {
             "voxel_share": round(self.voxel_share, 5),

@@ -89,8 +89,7 @@ def choose_operating_level(
 
     Candidate masks ``levels >= k`` are labelled (connected components) on a centred crop; the
     chosen level is the one with the most particle-sized components (``min_size_voxels`` to
-    ``max_size_voxels``) whose peak reaches ``PERSISTENCE_LEVELS`` higher, weighted by the share
-    of the mask they hold, among those whose mask
+    ``max_size_voxels``) whose peak reaches ``PERSISTENCE_LEVELS`` higher, among those whose mask
     lies mostly in such components (a share of at least ``MIN_PARTICLE_SIZED_SHARE``, oversized
     components counting ``GIANT_WEIGHT``). Too loose a level percolates into giant components or
     fills with noise blobs (which have no high peak); too tight a level keeps only particle cores
@@ -155,9 +154,8 @@ def choose_operating_level(
         )
     row = rows[best]
     reason = (
-        f"level {best}: {row['n_persistent']} particle-sized components with a high peak holding "
-        f"{row['particle_sized_share']:.0%} of the mask, the best count x share of {len(sweep)} levels, "
-        f"{100 * row['tail_fraction']:.2f} % of voxels"
+        f"level {best}: {row['n_persistent']} particle-sized components with a high peak, the most of {len(sweep)} levels, "
+        f"{100 * row['tail_fraction']:.2f} % of voxels, {row['particle_sized_share']:.0%} of the mask particle-sized"
     )
     doubtful = row["n_persistent"] < min_components
     if doubtful:
@@ -166,19 +164,12 @@ def choose_operating_level(
 
 
 def _best(rows: dict[int, dict[str, Any]]) -> int | None:
-    """The admissible level with the most particle-sized components with a high peak (weighted by
-    their share of the mask, ``_clean_count``); among equals, the cleanest
+    """The admissible level with the most particle-sized components with a high peak; among equals, the cleanest
     mask (fewest components in all), then the looser level (fuller particles, steadier centroids)."""
     admissible = [r for r in rows.values() if _admissible_share(r) >= MIN_PARTICLE_SIZED_SHARE]
     if not admissible:
         return None
-    return max(admissible, key=lambda r: (_clean_count(r), -r["n_components"], -r["level"]))["level"]
-
-
-def _clean_count(row: dict[str, Any]) -> float:
-    """Particle-sized components with a high peak, weighted by the share of the mask they hold: a
-    loose level of a sparse tomogram adds a few noise blobs with high peaks, and many specks."""
-    return row["n_persistent"] * row["particle_sized_share"]
+    return max(admissible, key=lambda r: (r["n_persistent"], -r["n_components"], -r["level"]))["level"]
 
 
 def _admissible_share(row: dict[str, Any]) -> float:

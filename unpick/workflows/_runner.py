@@ -136,7 +136,7 @@ def pick_tomogram(
         timings["membranes"] = time.perf_counter() - start
         logger.info(
             "membranes: %.1f %% of voxels are sheet-like (structure-tensor planarity >= %.2f over %.1f voxels); "
-            "left out of the fit sample and cleared from every particle mask (--keep-membranes keeps them)",
+            "cleared from every particle mask (--keep-membranes keeps them)",
             100 * membranes.voxel_share,
             membranes.to_record()["planarity_threshold"],
             membranes.integration_sigma_voxels,
@@ -178,7 +178,6 @@ def pick_tomogram(
             pick_z_range=pick_z_range,
             backend=backend,
             progress=progress,
-            fit_exclusion=None if membranes is None else membranes.contains,
         )
         record["features"][mode] = mode_record
         timings[mode] = mode_record["timings_s"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +70,6 @@ def segment_mode(
     pick_z_range: tuple[int, int],
     backend: Backend,
     progress: bool = False,
-    fit_exclusion: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[list[Segmentation], dict[str, Any]]:
     """Segment the preprocessed ``volume`` (Z, Y, X) with feature ``mode`` and each clusterer.
 
@@ -79,9 +77,6 @@ def segment_mode(
     z-chunks, so memory is one chunk of features plus one uint8 level volume per clusterer. The
     levels quantise each clusterer's signed decision value on a log grid of its tail on the fit
     sample (``unpick.cluster.decision_levels``), so any mask threshold can be chosen afterwards.
-    ``fit_exclusion`` maps (N, 3) voxel indices to a bool (N,) of voxels left out of the fit
-    sample (membranes: neither the clusters nor the level grid should be fitted to a contaminant
-    that is cleared from every mask afterwards).
     Returns the segmentations and a record (feature bank, sample size, timings) for the job file.
     """
     rng = stage_rng(config.seed, mode)
@@ -96,14 +91,6 @@ def segment_mode(
     # sized for both clusterers whichever run, so a subset of workflows sees the same sample
     n_sample = max(config.cluster_config(c).sample_voxels for c in CLUSTERERS)
     sample_idx = sample_interior_voxels(volume.shape, n_sample, rng=rng, z_range=fit_z_range)
-    n_excluded = 0
-    if fit_exclusion is not None:
-        left_out = fit_exclusion(sample_idx)
-        n_excluded = int(np.count_nonzero(left_out))
-        if n_excluded < len(sample_idx):  # never fit on nothing
-            sample_idx = sample_idx[~left_out]
-        else:
-            n_excluded = 0
     sample_features = bank.at_voxels(volume, sample_idx)
     sample_intensity = np.asarray(volume[tuple(sample_idx.T)], dtype=np.float32)
     timings["sample_features"] = time.perf_counter() - start
@@ -147,7 +134,6 @@ def segment_mode(
         "feature_bank": bank.to_record(),
         "n_features": bank.n_features,
         "sample_voxels": int(len(sample_idx)),
-        "sample_voxels_excluded": n_excluded,
         "timings_s": timings,
     }
     return segmentations, record
