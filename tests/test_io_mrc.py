@@ -333,3 +333,30 @@ def test_atomic_write_requires_something_written_and_a_directory(tmp_path):
     assert _files(tmp_path) == []
     with pytest.raises(UnpickInputError, match="is a directory"), atomic_write(tmp_path):
         pass
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [("rec_TS_01.mrc", "TS_01"), ("rec_.mrc", "rec_"), ("rec_...mrc", "rec_.."), ("TS.rec", "TS")],
+)
+def test_tomogram_names_are_always_one_folder_inside_out(file_name, expected):
+    from unpick.io import tomogram_name
+
+    assert tomogram_name(file_name) == expected
+
+
+def test_a_name_that_would_leave_out_is_refused_and_rec_dots_stay_inside(tmp_path, capsys):
+    from unpick.cli import main
+    from unpick.synthetic import SimulationConfig, simulate_tomogram
+
+    volume = simulate_tomogram(SimulationConfig(shape_zyx=(24, 48, 48), n_particles=4, seed=1)).volume
+    out = tmp_path / "runs" / "out"
+    dotted = tmp_path / "rec_...mrc"
+    write_mrc(dotted, volume, voxel_size_angstrom=10.0)
+    assert main(["-q", "pick", str(dotted), "--out", str(out), "--no-report", "--no-masks"]) == 0
+    assert (out / "rec_.." / "job.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["out"]  # nothing beside OUT
+    bare = tmp_path / "...mrc"
+    write_mrc(bare, volume, voxel_size_angstrom=10.0)
+    assert main(["-q", "pick", str(bare), "--out", str(out), "--no-report", "--no-masks"]) == 2
+    assert "gives no usable tomogram name" in capsys.readouterr().err
