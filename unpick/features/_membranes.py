@@ -12,6 +12,7 @@ membrane-bound receptors included (median 0.36), while the vesicle walls do.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -60,13 +61,18 @@ class Membranes:
         """Share of the tomogram's voxels that are membrane."""
         return float(np.count_nonzero(self.binned_mask)) / max(self.binned_mask.size, 1)
 
+    @functools.cached_property
+    def _plane_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Binned row and column of every full-resolution row and column (nearest binned voxel)."""
+        b, (_, height, width) = self.binning, self.binned_mask.shape
+        rows = np.minimum(np.arange(self.shape_zyx[1]) // b, height - 1)
+        cols = np.minimum(np.arange(self.shape_zyx[2]) // b, width - 1)
+        return rows[:, None], cols[None, :]
+
     def slab_mask(self, z: int) -> np.ndarray:
         """The (Y, X) bool membrane mask of full-resolution slice ``z`` (nearest binned voxel)."""
-        b = self.binning
-        zb = min(z // b, self.binned_mask.shape[0] - 1)
-        rows = np.minimum(np.arange(self.shape_zyx[1]) // b, self.binned_mask.shape[1] - 1)
-        cols = np.minimum(np.arange(self.shape_zyx[2]) // b, self.binned_mask.shape[2] - 1)
-        return self.binned_mask[zb][np.ix_(rows, cols)]
+        rows, cols = self._plane_index
+        return self.binned_mask[min(z // self.binning, self.binned_mask.shape[0] - 1)][rows, cols]
 
     def to_record(self) -> dict[str, Any]:
         return {
