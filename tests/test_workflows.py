@@ -206,3 +206,24 @@ def test_empty_particle_mask_gives_zero_picks_and_a_warning(tmp_path, caplog, mi
     text = (run.out_dir / "picks" / "intensities-kmeans-cc.csv").read_text().splitlines()
     assert text[0].startswith("x,y,z") and len(text) == 1
     assert run.job_file.exists()
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "3"])
+def test_a_bad_seed_is_one_clear_error_in_the_config_and_on_the_command_line(tmp_path, seed, capsys):
+    with pytest.raises(UnpickInputError, match=r"seed: expected an integer >= 0"):
+        PickConfig(seed=seed)
+    path = tmp_path / "pick.yaml"
+    path.write_text(f"seed: {json.dumps(seed)}\n")
+    with pytest.raises(UnpickInputError, match=r"seed: expected an integer >= 0"):
+        PickConfig.from_file(path)
+    assert PickConfig(seed=np.int64(3)).seed == 3
+
+
+def test_seed_minus_one_on_the_command_line_exits_2_before_any_work(tmp_path, capsys):
+    from unpick.cli import main
+
+    tomogram = tmp_path / "TS.mrc"
+    tomogram.write_bytes(b"")  # never read: the options are checked first
+    assert main(["pick", str(tomogram), "--seed", "-1", "--out", str(tmp_path / "o")]) == 2
+    assert "seed: expected an integer >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

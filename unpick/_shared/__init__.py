@@ -4,7 +4,15 @@ from ._backend import CPU, Backend, get_backend, gpu_available, to_numpy
 from ._config import SCHEMA_VERSION, StageConfig
 from ._errors import UnpickInputError
 from ._picks import PICK_COLUMNS, make_picks, picks_zyx
-from ._validate import NEIGHBOURHOOD, as_rng, check_choice, check_positive, check_volume, check_z_range
+from ._validate import (
+    NEIGHBOURHOOD,
+    as_rng,
+    check_choice,
+    check_int,
+    check_positive,
+    check_volume,
+    check_z_range,
+)
 
 __all__ = [
     "CPU",
@@ -16,6 +24,7 @@ __all__ = [
     "UnpickInputError",
     "as_rng",
     "check_choice",
+    "check_int",
     "check_positive",
     "check_volume",
     "check_z_range",

@@ -61,6 +61,13 @@ def _count_non_finite(volume: Any, slab: int = 16) -> int:
     return total
 
 
+def check_int(value: object, name: str, *, minimum: int) -> int:
+    """Check ``value`` is an integer (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise UnpickInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_positive(value: Any, name: str, *, unit: str = "") -> float:
     """Return ``value`` as a float after checking it is finite and > 0."""
     try:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._shared import StageConfig, UnpickInputError, check_choice, check_positive
+from .._shared import StageConfig, UnpickInputError, check_choice, check_int, check_positive
 
 METHODS = ("kmeans", "gmm")
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
 PARTICLE_RULES = ("auto", "smaller", "darker", "brighter", "0", "1")
-
-
-def check_int(value: object, name: str, *, minimum: int) -> int:
-    """Check ``value`` is an integer (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UnpickInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,8 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from .._shared import StageConfig, UnpickInputError, check_choice, check_positive
-from ..cluster._config import check_int
+from .._shared import StageConfig, UnpickInputError, check_choice, check_int, check_positive
 
 METHODS = ("cc", "ws")
 # Without a particle radius: islands under this many voxels are noise, never picks.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._shared import StageConfig, UnpickInputError, check_positive
+from .._shared import StageConfig, UnpickInputError, check_int, check_positive
 from ..cluster import ClusterConfig
 from ..features import FeatureConfig, PreprocessConfig
 from ..instances import InstanceConfig
@@ -52,6 +52,7 @@ class PickConfig(StageConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
         for name in ("exclude_fiducials", "exclude_empty_slabs", "exclude_membranes"):
             if not isinstance(getattr(self, name), bool):
                 raise UnpickInputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
