@@ -127,12 +127,16 @@ def exclude_membranes(levels: np.ndarray, membranes: Membranes) -> int:
     """
     if tuple(levels.shape) != membranes.shape_zyx:
         raise ValueError(f"levels of shape {levels.shape} do not match membranes of {membranes.shape_zyx}")
-    cleared = 0
-    for z in range(levels.shape[0]):
-        plane = levels[z]
-        sheet = membranes.slab_mask(z)
-        cleared += int(np.count_nonzero(plane[sheet]))
-        plane[sheet] = 0
+    cleared, b = 0, membranes.binning
+    depth = levels.shape[0]
+    for z0 in range(0, depth, b):  # one upsampled plane per binned slice, applied to its b slices
+        z1 = depth if z0 // b == membranes.binned_mask.shape[0] - 1 else min(depth, z0 + b)
+        sheet = membranes.slab_mask(z0)
+        for plane in levels[z0:z1]:
+            cleared += int(np.count_nonzero(plane[sheet]))
+            plane[sheet] = 0
+        if z1 == depth:
+            break
     return cleared
 
 

@@ -185,7 +185,7 @@ def _candidate_row(
     sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
     giant = sizes > limits.max_size_voxels
     # voxels at the higher level, per component: nonzero where the component's peak reaches it
-    high = np.bincount(labels[crop >= min(level + PERSISTENCE_LEVELS, 255)], minlength=n + 1)[1:]
+    high = np.bincount(labels[crop >= min(level + PERSISTENCE_LEVELS, np.iinfo(crop.dtype).max)], minlength=n + 1)[1:]
     persistent = sized & (high > 0)
     return {
         "level": level,
