@@ -15,11 +15,22 @@ One model per process, so each peak RSS is its own; results go to ``--json``.
 
 ``table``: Markdown tables from ``polnet`` JSON files.
 
+``labels``: when PU learning matters. The teacher's picks of one polnet tomogram are subsampled
+to label fractions (default 5 %, 20 %, 100 %) and a student is trained on each with every loss
+(nnPU, GE-KL, PN) and several seeds (each seed draws its own subsample), beside the supervised
+ceiling (PN on the true particle positions) and self-training rows. Every run goes through
+``refine_picks`` as ``unpick refine`` does (threshold from the labelled picks, contaminants
+cleared); the prior comes from 1.5 x the full teacher's count, as the default does at 100 %,
+so only the labels change. One JSON per run under ``WORK/labels/`` (a rerun skips finished
+runs); ``labels-table`` prints mean ± spread.
+
     python benchmarks/bench_deep.py synthetic                      # 64 x 128 x 128, default config
     python benchmarks/bench_deep.py synthetic --shape 200 320 320 --iterations 4 --threads 2
     python benchmarks/bench_deep.py polnet --teacher gabor-kmeans-ws --loss nnpu --iterations 150 \
         --threads 1 --json /tmp/bench_deep/nnpu.json
     python benchmarks/bench_deep.py table /tmp/bench_deep/*.json
+    python benchmarks/bench_deep.py labels --iterations 150 --threads 2
+    python benchmarks/bench_deep.py labels-table /tmp/bench_deep/labels/*.json
 """
 
 from __future__ import annotations
@@ -251,6 +262,124 @@ def table(args: argparse.Namespace) -> None:
               f"{np.mean(rates):,.0f} |")
 
 
+def label_runs(args: argparse.Namespace) -> list[dict]:
+    """The runs of the label-fraction grid, the supervised ceiling and the self-training rows."""
+    runs = []
+    for seed in range(args.seeds):  # seed by seed: a run cut short still has whole seeds
+        runs += [
+            {"labels": f"{fraction:g}", "loss": loss, "seed": seed, "rounds": 0}
+            for fraction in args.fractions
+            for loss in args.losses
+        ]
+        runs.append({"labels": "truth", "loss": "pn", "seed": seed, "rounds": 0})
+    runs += [
+        {"labels": f"{fraction:g}", "loss": "nnpu", "seed": seed, "rounds": rounds}
+        for fraction in args.self_training_fractions
+        for rounds in args.self_training_rounds
+        for seed in range(args.seeds)
+    ]
+    return runs
+
+
+def labels(args: argparse.Namespace) -> None:
+    import torch
+
+    from unpick._shared import picks_zyx
+    from unpick.deep import DeepConfig, cleared_score_maps, find_peaks, peaks_at_threshold, refine_picks
+    from unpick.evaluate import score_points
+    from unpick.io import read_tomogram
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    out = work / "labels"
+    out.mkdir(parents=True, exist_ok=True)
+    teacher, _ = load_teacher(args.data / f"{args.tomogram}.mrc", args.teacher, work, args.particle_radius)
+    teacher_zyx, teacher_scores = picks_zyx(teacher), teacher["score"].to_numpy(dtype=float)
+    truth = truth_zyx(args.data / f"{args.tomogram}_particles.csv")
+    volume = np.asarray(read_tomogram(args.data / f"{args.tomogram}.mrc").data)
+    held_out = {n: np.asarray(read_tomogram(args.data / f"{n}.mrc").data) for n in args.held_out}
+    radius = args.particle_radius / 10.0  # polnet-v1 voxels are 10 Å
+    teacher_f1 = score_points(teacher_zyx, truth, radius_voxels=args.match_radius)["f1"]
+    for run in label_runs(args):
+        tag = f"{run['labels']}_{run['loss']}_r{run['rounds']}_{args.iterations}it_seed{run['seed']}"
+        path = out / f"{tag}.json"
+        if path.is_file():
+            continue
+        if run["labels"] == "truth":
+            positives, scores, expected = truth, None, float(len(truth))
+        else:
+            n = max(1, round(float(run["labels"]) * len(teacher_zyx)))
+            chosen = np.sort(np.random.default_rng(run["seed"]).permutation(len(teacher_zyx))[:n])
+            positives, scores = teacher_zyx[chosen], teacher_scores[chosen]
+            expected = args.expected_count_factor * len(teacher_zyx)
+        config = DeepConfig(
+            epochs=args.epochs, iterations_per_epoch=max(1, args.iterations // args.epochs), loss=run["loss"],
+            seed=run["seed"], device=args.device, expected_count=expected, self_training_rounds=run["rounds"],
+        )  # fmt: skip
+        start = time.perf_counter()
+        result = refine_picks(
+            volume, positives, config=config, radius_voxels=radius, scores=scores, voxel_size_angstrom=10.0
+        )  # fmt: skip
+        seconds = time.perf_counter() - start
+        candidates, peak_scores = find_peaks(result.score_maps[0], radius_voxels=radius, threshold=0.0)
+        best = max(
+            score_points(candidates[peak_scores >= t], truth, radius_voxels=args.match_radius)["f1"]
+            for t in np.quantile(peak_scores, np.linspace(0.5, 0.995, 60))
+        )  # diagnosis only: the ranking, whatever the threshold
+        report = {
+            **run,
+            "tomogram": args.tomogram,
+            "teacher": args.teacher,
+            "teacher_f1": round(teacher_f1, 3),
+            "n_positives": len(positives),
+            "iterations": config.epochs * config.iterations_per_epoch,
+            "student": rounded(score_points(result.coords[0], truth, radius_voxels=args.match_radius)),
+            "best_threshold_f1": round(best, 3),
+            "threshold": round(result.thresholds[0], 4),
+            "added_per_round": result.added_per_round,
+            "seconds": round(seconds, 1),
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
+        }
+        for name, other in held_out.items():
+            coords, _, _ = peaks_at_threshold(result.trained, cleared_score_maps(result.trained, [other])[0])
+            other_truth = truth_zyx(args.data / f"{name}_particles.csv")
+            report[name] = rounded(score_points(coords, other_truth, radius_voxels=args.match_radius))
+        path.write_text(json.dumps(report, indent=2))
+        print(tag, json.dumps(report["student"]), f"best {report['best_threshold_f1']}", f"{seconds:.0f} s", flush=True)
+
+
+def labels_table(args: argparse.Namespace) -> None:
+    """Mean ± half-range over seeds of each (labels, loss, rounds) row of ``labels`` JSON files."""
+    reports = [json.loads(Path(p).read_text()) for p in args.reports]
+    rows: dict[tuple, list[dict]] = {}
+    for r in reports:
+        rows.setdefault((r["labels"], r["loss"], r["rounds"]), []).append(r)
+    extra = sorted({k for r in reports for k in r if k.startswith("tomo_") and k != r["tomogram"]})
+    print("| labels | loss | self-training rounds | positives | F1 (P / R) at the chosen threshold | "
+          "F1 at the best threshold (uses truth) | " + " | ".join(f"{n} F1 (held out)" for n in extra) + " | seeds |")
+    print("|---|---|---|---|---|---|" + "---|" * len(extra) + "---|")
+
+    def spread(values: list[float]) -> str:
+        values = np.asarray(values, dtype=float)
+        return f"{values.mean():.3f} ± {(values.max() - values.min()) / 2:.3f}"
+
+    def position(key: tuple) -> tuple:
+        return (2.0 if key[0] == "truth" else float(key[0]), key[2], key[1])
+
+    for key in sorted(rows, key=position):
+        group = rows[key]
+        f1 = spread([g["student"]["f1"] for g in group])
+        p = np.mean([g["student"]["precision"] for g in group])
+        r = np.mean([g["student"]["recall"] for g in group])
+        held = [spread([g[n]["f1"] for g in group if n in g]) if any(n in g for g in group) else "–" for n in extra]
+        labels_cell = "true positions (supervised ceiling)" if key[0] == "truth" else f"{100 * float(key[0]):g} % of the teacher's"
+        print(f"| {labels_cell} | {key[1]} | {key[2]} | {int(np.mean([g['n_positives'] for g in group]))} | "
+              f"{f1} ({p:.2f} / {r:.2f}) | {spread([g['best_threshold_f1'] for g in group])} | "
+              + " | ".join(held) + f" | {len(group)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -287,6 +416,28 @@ def main() -> None:
     sub = commands.add_parser("table", help="Markdown tables from polnet JSON reports")
     sub.add_argument("reports", nargs="+")
     sub.set_defaults(run=table)
+    sub = commands.add_parser("labels", help="label fractions x losses x seeds, supervised ceiling, self-training")
+    sub.add_argument("--data", type=Path, default=POLNET, help="folder of tomo_0N.mrc and tomo_0N_particles.csv")
+    sub.add_argument("--work", default="/tmp/bench_deep", help="cache of teacher picks and run reports")
+    sub.add_argument("--tomogram", default="tomo_01", help="the tomogram trained on and scored")
+    sub.add_argument("--held-out", nargs="*", default=[], help="tomograms also scored with each model")
+    sub.add_argument("--teacher", default="fft-gmm-cc", help="unsupervised workflow giving the pseudo-labels")
+    sub.add_argument("--particle-radius", type=float, default=75.0, help="size prior in Å (teacher and student)")
+    sub.add_argument("--fractions", type=float, nargs="+", default=(0.05, 0.2, 1.0))
+    sub.add_argument("--losses", nargs="+", default=("nnpu", "gekl", "pn"), choices=("pn", "nnpu", "gekl"))
+    sub.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (each its own subsample)")
+    sub.add_argument("--self-training-fractions", type=float, nargs="*", default=(0.2, 1.0))
+    sub.add_argument("--self-training-rounds", type=int, nargs="*", default=(1,))
+    sub.add_argument("--expected-count-factor", type=float, default=1.5, help="prior: this x the full teacher count")
+    sub.add_argument("--match-radius", type=float, default=10.0, help="one-to-one match radius in voxels")
+    sub.add_argument("--iterations", type=int, default=400, help="training iterations in total (default as refine)")
+    sub.add_argument("--epochs", type=int, default=10)
+    sub.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    sub.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
+    sub.set_defaults(run=labels)
+    sub = commands.add_parser("labels-table", help="Markdown table from labels JSON reports")
+    sub.add_argument("reports", nargs="+")
+    sub.set_defaults(run=labels_table)
     args = parser.parse_args()
     args.run(args)
 

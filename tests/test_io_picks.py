@@ -273,7 +273,7 @@ def test_copick_names_lose_underscores_with_warning(tmp_path, caplog):
         path = write_picks_copick(tmp_path / "p.json", _one_pick(), object_name="beta_amylase", user_id="me_too")
     doc = json.loads(path.read_text())
     assert (doc["pickable_object_name"], doc["user_id"]) == ("beta-amylase", "me-too")
-    assert "'beta_amylase' contains '_'" in caplog.text
+    assert "'beta_amylase' contains characters copick refuses" in caplog.text
 
 
 # ---------------------------------------------------------------- bad input

@@ -6,6 +6,7 @@ from ._discover import (
     TomogramInput,
     check_output_dir,
     discover_tomograms,
+    tomogram_inputs,
 )
 from ._evaluate import EVALUATION_FILE, POOLED, evaluate_batch, truth_files
 from ._manifest import MANIFEST_FILE, Manifest, input_fingerprint, signature_hash
@@ -62,6 +63,7 @@ __all__ = [
     "signature_hash",
     "summary_table",
     "task_resources",
+    "tomogram_inputs",
     "truth_files",
     "write_merged_star",
     "write_summary",

@@ -82,18 +82,34 @@ def discover_tomograms(
             f"no tomograms matching {quoted} in {root}{' (searched recursively)' if recursive else ''}; "
             f"use --glob to match your file names"
         )
+    items = tomogram_inputs(list(found))
+    logger.info("found %d tomogram(s) in %s", len(items), root)
+    return items
+
+
+def tomogram_inputs(paths: Sequence[str | os.PathLike]) -> list[TomogramInput]:
+    """``paths`` as named batch inputs, sorted by name.
+
+    A file whose name gives no output folder (``...mrc``) is skipped with a WARNING naming it, so
+    the rest of the batch still runs; two files sharing a name are an error (their outputs would
+    overwrite each other).
+    """
     by_name: dict[str, TomogramInput] = {}
-    for path in found:
-        item = TomogramInput(name=tomogram_name(path), path=path)
+    for path in map(Path, paths):
+        try:
+            item = TomogramInput(name=tomogram_name(path), path=path)
+        except UnpickInputError as err:
+            logger.warning("skipped: %s", err)
+            continue
         if item.name in by_name:
             raise UnpickInputError(
                 f"{path} and {by_name[item.name].path} both map to the output folder '{item.name}'; "
                 f"rename one or narrow --glob"
             )
         by_name[item.name] = item
-    items = sorted(by_name.values(), key=lambda item: item.name)
-    logger.info("found %d tomogram(s) in %s", len(items), root)
-    return items
+    if not by_name:
+        raise UnpickInputError(f"no tomogram with a usable name among {len(paths)} input(s); rename the files")
+    return sorted(by_name.values(), key=lambda item: item.name)
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> Path:

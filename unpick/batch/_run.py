@@ -22,6 +22,7 @@ from ._discover import (
     batch_lock,
     check_output_dir,
     discover_tomograms,
+    tomogram_inputs,
 )
 from ._evaluate import evaluate_batch, truth_files
 from ._manifest import Manifest, input_fingerprint, signature_hash
@@ -68,9 +69,10 @@ class BatchResult:
 
 
 def run_batch(
-    input_dir: str | os.PathLike,
+    input_dir: str | os.PathLike | None,
     out_dir: str | os.PathLike,
     *,
+    tomograms: Sequence[str | os.PathLike] | None = None,
     task: TomogramTask | None = None,
     patterns: str | Sequence[str] = DEFAULT_PATTERNS,
     recursive: bool = False,
@@ -96,7 +98,10 @@ def run_batch(
     Parameters
     ----------
     input_dir, out_dir : path
-        Folder of tomograms; output folder (created; must be writable).
+        Folder of tomograms (None with ``tomograms``); output folder (created; must be writable).
+    tomograms : sequence of paths, optional
+        The tomogram files or Zarr stores themselves (e.g. the tomograms of a copick project),
+        instead of searching ``input_dir``.
     task : TomogramTask, optional
         Work per tomogram; default :class:`PickTask` (``run_pick`` with default options).
     patterns : str or sequence of str
@@ -149,7 +154,12 @@ def run_batch(
         raise UnpickInputError(f"task: expected a TomogramTask (e.g. PickTask), got {type(task).__name__}")
     truth = truth_files(truth_dir) if truth_dir is not None else None
     out = Path(out_dir).resolve()
-    inputs = discover_tomograms(Path(input_dir).resolve(), patterns=patterns, recursive=recursive, exclude=out)
+    if (input_dir is None) == (tomograms is None):
+        raise UnpickInputError("run_batch: give input_dir (a folder to search) or tomograms (the files), not both")
+    if tomograms is not None:
+        inputs = tomogram_inputs([Path(t).resolve() for t in tomograms])
+    else:
+        inputs = discover_tomograms(Path(input_dir).resolve(), patterns=patterns, recursive=recursive, exclude=out)
     check_output_dir(out)
     config_hash = signature_hash(task.signature())
     with batch_lock(out):

@@ -19,6 +19,7 @@ from ..workflows._names import DEFAULT_WORKFLOW
 from ._memory import default_memory_bytes
 
 if TYPE_CHECKING:
+    from ..io import CopickTarget
     from ..workflows import PickConfig
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class PickTask(TomogramTask):
 
     The picks are always written as CSV (``csv`` is added to ``formats`` when missing) because
     the batch reads them back for the merged STAR files. ``device`` is not part of the
-    signature: CPU and GPU results agree within float tolerance.
+    signature: CPU and GPU results agree within float tolerance. With ``copick``, each
+    workflow's picks are also written into the copick project (run = the tomogram's name).
     """
 
     workflows: tuple[str, ...] = (DEFAULT_WORKFLOW,)
@@ -106,6 +108,7 @@ class PickTask(TomogramTask):
     device: str = "cpu"
     formats: tuple[str, ...] = ("csv",)
     write_masks: bool = True
+    copick: CopickTarget | None = None
 
     def __post_init__(self) -> None:
         from ..workflows import PickConfig, parse_selection
@@ -125,7 +128,10 @@ class PickTask(TomogramTask):
             "voxel_size_angstrom": self.voxel_size_angstrom,
             "formats": sorted(self.formats),
             "write_masks": self.write_masks,
-        }
+            **({} if self.copick is None else {"copick": {
+                "config": str(self.copick.config), "object": self.copick.object_name, "session": self.copick.session_id,
+            }}),
+        }  # fmt: skip
 
     def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
         from ..workflows import run_pick
@@ -135,6 +141,9 @@ class PickTask(TomogramTask):
             voxel_size_angstrom=self.voxel_size_angstrom, device=self.device, formats=self.formats,
             write_masks=self.write_masks, progress=False,
         )
+        if self.copick is not None:  # the tomogram's name is its copick run
+            for workflow, picks in run.result.picks.items():
+                self.copick.write(target_dir.name, picks, workflow=workflow)
         record = run.result.record
         return TomogramOutput(
             picks_files={name: f"picks/{name}.csv" for name in run.result.picks},

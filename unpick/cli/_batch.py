@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._copick import add_copick_options, copick_inputs, copick_target
 from ._pick import add_pick_options, config_from_args, format_list
 
 
@@ -20,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "the rest. Exit status 1 when any tomogram failed (the others still complete)."
         ),
     )
-    parser.add_argument("input_dir", metavar="INPUT_DIR", help="folder holding the tomograms")
+    parser.add_argument("input_dir", nargs="?", metavar="INPUT_DIR", help="folder holding the tomograms (or --copick)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be writable)")
     parser.add_argument(
         "--glob", action="append", metavar="PATTERN",
@@ -28,6 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--recursive", action="store_true", help="search sub-folders of INPUT_DIR too")
     add_pick_options(parser)
+    add_copick_options(parser)
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="tomograms run at once on this machine, -1 for one per core (default: %(default)s)")
     parser.add_argument(
@@ -54,12 +56,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..batch import DEFAULT_PATTERNS, EVALUATION_FILE, POOLED, PickTask, run_batch
 
+    copick = copick_inputs(args, [args.input_dir] if args.input_dir else [])
     task = PickTask(
         workflows=args.workflows, config=config_from_args(args), voxel_size_angstrom=args.voxel_size,
         device=args.device, formats=format_list(args.formats), write_masks=not args.no_masks,
+        copick=copick_target(args),
     )
     result = run_batch(
-        args.input_dir, args.out, task=task, patterns=tuple(args.glob or DEFAULT_PATTERNS),
+        None if copick is not None else args.input_dir, args.out, task=task,
+        tomograms=None if copick is None else [t.path for t in copick], patterns=tuple(args.glob or DEFAULT_PATTERNS),
         recursive=args.recursive, n_jobs=args.jobs, max_memory_gb=args.max_memory, backend=args.backend,
         scheduler=args.scheduler, worker_memory_gb=args.worker_memory, gpus_per_task=args.gpus_per_task,
         truth_dir=args.truth, match_radius_angstrom=args.match_radius, progress=not args.no_progress,

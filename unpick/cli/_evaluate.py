@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .._shared import UnpickInputError
+from ._copick import add_copick_options, copick_inputs
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,9 +21,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "and a one-line verdict; --out writes PREFIX.csv and PREFIX.json."
         ),
     )
-    parser.add_argument("picks", nargs="+", metavar="PICKS", help="pick files, or pick-run folders holding picks/*.csv")
     parser.add_argument(
-        "--truth", required=True, metavar="FILE", help="ground truth (CSV/TSV/STAR/copick JSON/ndjson), x/y/z"
+        "picks", nargs="*", metavar="PICKS", help="pick files, or pick-run folders holding picks/*.csv (or --copick)"
+    )
+    parser.add_argument(
+        "--truth", metavar="FILE", help="ground truth (CSV/TSV/STAR/copick JSON/ndjson), x/y/z (or --copick-truth-user)"
     )
     parser.add_argument(
         "--tomogram",
@@ -78,6 +81,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the random baseline and draws (default: %(default)s)"
     )
     parser.add_argument("--out", metavar="PREFIX", help="write PREFIX.csv and PREFIX.json")
+    add_copick_options(parser, writes_picks=False)
+    parser.add_argument(
+        "--copick-truth-user", metavar="USER",
+        help="copick: the user id whose picks of --copick-object are the ground truth; every unpick-<workflow> "
+        "picks set of the run is scored against them",
+    )  # fmt: skip
+    parser.add_argument("--copick-truth-session", metavar="ID", help="copick: session id of the ground truth (default: any)")
+    parser.add_argument(
+        "--copick-session", default="0", metavar="ID", help="copick: session id of unpick's picks (default: %(default)s)"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -113,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     from .. import evaluate, io
     from ..workflows._files import write_evaluation
 
+    copick = copick_inputs(args, args.picks)
+    if copick is not None:
+        return run_copick(args, copick)
+    if args.truth is None:
+        raise UnpickInputError("--truth: the ground-truth file is required (or --copick with --copick-truth-user)")
     if args.z_slab is not None and not args.tomogram:
         raise UnpickInputError("--z-slab needs --tomogram (the tomogram shape bounds the slab)")
     files = pick_files(args.picks)
@@ -165,6 +183,58 @@ def run(args: argparse.Namespace) -> int:
         }  # fmt: skip
         csv_path, json_path = write_evaluation(
             table, args.out, report={"settings": settings, "sorted_by": metric, "verdict": line}
+        )
+        print(f"wrote {csv_path} and {json_path}")
+    return 0
+
+
+def run_copick(args: argparse.Namespace, tomograms) -> int:
+    """Score every ``unpick-<workflow>`` picks set of each chosen copick run against the picks of
+    ``--copick-truth-user`` (one table per run; ``--out`` gets all of them with a ``run`` column)."""
+    import pandas as pd
+
+    from .. import evaluate, io
+    from ..workflows._files import write_evaluation
+
+    if args.copick_truth_user is None:
+        raise UnpickInputError("--copick-truth-user: name the copick user whose picks are the ground truth")
+    unused = [flag for flag in ("truth", "tomogram", "z_slab", "classes") if getattr(args, flag) is not None]
+    if unused:
+        raise UnpickInputError(f"--{unused[0].replace('_', '-')} does not apply with --copick (truth and tomogram come from the project)")
+    object_name = io.copick_object_name(args.copick, args.copick_object)
+    tables = []
+    for item in tomograms:
+        users = io.unpick_picks_sets(args.copick, item.run, object_name=object_name, session_id=args.copick_session)
+        if not users:
+            raise UnpickInputError(
+                f"{args.copick}: run {item.run!r} has no unpick picks of {object_name!r} in session {args.copick_session}; "
+                f"write them first with unpick pick --copick {args.copick}"
+            )
+        read = dict(config=args.copick, run=item.run, object_name=object_name, voxel_size_angstrom=item.voxel_size_angstrom)
+        truth = io.read_copick_picks(**read, user_id=args.copick_truth_user, session_id=args.copick_truth_session)
+        picks = {
+            workflow: io.read_copick_picks(**read, user_id=user, session_id=args.copick_session)
+            for workflow, user in users.items()
+        }
+        shape = io.read_tomogram(item.path).shape
+        table = evaluate.evaluate_workflows(
+            picks, truth, voxel_size_angstrom=item.voxel_size_angstrom, match_radius_angstrom=args.match_radius,
+            match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, beta=args.beta,
+            n_random_draws=args.random_draws, rng=args.seed,
+        )  # fmt: skip
+        print(f"copick run {item.run} ({item.tomo_type}@{item.voxel_size_angstrom:g} Å), truth {args.copick_truth_user}:")
+        print(evaluate.format_table(table, sort_by="f1"))
+        print(evaluate.verdict(table, metric="f1"))
+        tables.append(table.assign(run=item.run))
+    if args.out:
+        settings = {
+            "copick": str(args.copick), "object": object_name, "truth_user": args.copick_truth_user,
+            "truth_session": args.copick_truth_session, "session": args.copick_session,
+            "runs": [t.run for t in tomograms], "match_radius_angstrom": args.match_radius,
+            "match_radius_fraction": args.match_radius_fraction, "beta": args.beta,
+        }  # fmt: skip
+        csv_path, json_path = write_evaluation(
+            pd.concat(tables), args.out, report={"settings": settings, "sorted_by": "f1"}
         )
         print(f"wrote {csv_path} and {json_path}")
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ._pick import add_contaminant_options, format_list
+from ._copick import add_copick_options, copick_inputs, copick_target
+from ._pick import add_contaminant_options, check_distinct_names, format_list
 from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT.pt", help="checkpoint written by 'unpick train'")
-    parser.add_argument("tomograms", nargs="+", metavar="TOMO.mrc", help="tomogram file(s), MRC/REC")
+    parser.add_argument(
+        "tomograms", nargs="*", metavar="TOMO.mrc", help="tomogram file(s): MRC/REC or OME-Zarr (or --copick)"
+    )
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--threshold", type=float, metavar="P",
@@ -50,6 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_contaminant_options(parser)
     add_tta_option(parser)
     parser.add_argument("--no-score-map", action="store_true", help="do not write the score map MRC")
+    add_copick_options(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -63,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows import PICK_FORMATS
 
     formats = format_list(args.formats)
+    copick = copick_inputs(args, args.tomograms)
+    paths = [t.path for t in copick] if copick is not None else args.tomograms
+    check_distinct_names(paths)
+    target = copick_target(args)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {args.threshold}")
     trained = load_checkpoint(args.checkpoint, device=args.device)
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in args.tomograms:
+    for path in paths:
         tomogram = read_tomogram(path, voxel_size_angstrom=args.voxel_size)
         voxel = tomogram.voxel_size_angstrom
         if args.particle_radius is not None:
@@ -106,5 +114,7 @@ def run(args: argparse.Namespace) -> int:
             write_mrc(out_dir / f"{tomogram.name}_scores.mrc", score_map, voxel_size_angstrom=voxel)
         for fmt in formats:
             write_picks(out_dir / f"{tomogram.name}_picks{PICK_FORMATS[fmt]}", picks, volume_shape_zyx=tomogram.shape)
+        if target is not None:
+            target.write(tomogram.name, picks, workflow="deep")
         print(f"{tomogram.name}: {len(picks)} picks -> {out_dir}")
     return 0

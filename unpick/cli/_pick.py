@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._copick import add_copick_options, copick_inputs, copick_target
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -15,8 +17,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "decisions and timings; written last)."
         ),
     )
-    parser.add_argument("tomograms", nargs="+", metavar="TOMO.mrc", help="tomogram file(s), MRC/REC")
+    parser.add_argument(
+        "tomograms", nargs="*", metavar="TOMO.mrc", help="tomogram file(s): MRC/REC or OME-Zarr (or --copick)"
+    )
     add_pick_options(parser)
+    add_copick_options(parser)
     parser.add_argument("--out", default="unpick-picks", metavar="DIR", help="output folder (default: %(default)s)")
     parser.set_defaults(run=run)
     return parser
@@ -158,7 +163,13 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows import run_pick
 
     config = config_from_args(args)
-    for path in args.tomograms:
+    copick = copick_inputs(args, args.tomograms)
+    target = copick_target(args)
+    paths = [t.path for t in copick] if copick is not None else args.tomograms
+    runs = [t.run for t in copick] if copick is not None else [None] * len(paths)
+    check_distinct_names(paths)
+    formats = format_list(args.formats)
+    for path, copick_run in zip(paths, runs):
         outcome = run_pick(
             path,
             args.out,
@@ -166,13 +177,34 @@ def run(args: argparse.Namespace) -> int:
             config=config,
             voxel_size_angstrom=args.voxel_size,
             device=args.device,
-            formats=format_list(args.formats),
+            formats=formats,
             write_masks=not args.no_masks,
             report=not args.no_report,
+            progress=not getattr(args, "quiet", False),
         )
+        if target is not None:
+            for workflow, picks in outcome.result.picks.items():
+                target.write(copick_run, picks, workflow=workflow)
         print(summary_table(outcome.result.record))
         print(f"outputs: {outcome.out_dir}")
     return 0
+
+
+def check_distinct_names(paths) -> None:
+    """Refuse tomograms whose names (output folders) coincide, before any work: the later one would
+    overwrite the earlier one's results."""
+    from .._shared import UnpickInputError
+    from ..io import tomogram_name
+
+    seen: dict[str, str] = {}
+    for path in paths:
+        name = tomogram_name(path)
+        if name in seen:
+            raise UnpickInputError(
+                f"{path} and {seen[name]} both map to the output folder {name!r}; rename one or pick them into "
+                f"separate --out folders"
+            )
+        seen[name] = str(path)
 
 
 def summary_table(record: dict) -> str:

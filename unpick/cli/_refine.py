@@ -18,6 +18,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._copick import add_copick_options, copick_inputs, copick_target
 from ._pick import add_contaminant_options, add_membrane_option, apply_contaminant_options, format_list
 from ._train import add_tta_option
 
@@ -42,8 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "tomograms", nargs="+", metavar="TOMO.mrc",
-        help="tomogram file(s), MRC/REC, or folders of them (a data set: one model for all)",
+        "tomograms", nargs="*", metavar="TOMO.mrc",
+        help="tomogram file(s), MRC/REC or OME-Zarr, or folders of them (a data set: one model for all); or --copick",
     )  # fmt: skip
     parser.add_argument(
         "-j", "--jobs", type=int, default=1, metavar="N",
@@ -94,6 +95,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="reuse finished teacher runs (same settings) and continue an interrupted training",
     )  # fmt: skip
+    add_copick_options(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -173,9 +175,13 @@ def write_record(path: Path, workflow: str, tomograms, tables, result) -> None:
 
 
 def tomogram_paths(args: argparse.Namespace) -> list[Path]:
-    """The tomogram files named on the command line, a folder standing for its MRC/REC files."""
+    """The tomogram files named on the command line, a folder standing for its MRC/REC files, or
+    the tomograms of the copick project of ``--copick``."""
     from ..batch import discover_tomograms
 
+    copick = copick_inputs(args, args.tomograms)
+    if copick is not None:
+        return [t.path for t in copick]
     paths: list[Path] = []
     for entry in map(Path, args.tomograms):
         if entry.is_dir():
@@ -213,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(args.jobs, bool) or args.jobs < 1:
         raise UnpickInputError(f"--jobs: expected a positive number of processes, got {args.jobs}")
     tomograms = [read_tomogram(path, voxel_size_angstrom=args.voxel_size) for path in tomogram_paths(args)]
+    target = copick_target(args)
     voxel_sizes = [t.voxel_size_angstrom for t in tomograms]
     if max(voxel_sizes) > 1.01 * min(voxel_sizes):
         raise UnpickInputError(
@@ -264,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
         write_mrc(refined / f"{tomogram.name}_scores.mrc", score_map, voxel_size_angstrom=voxel)
         for fmt in formats:
             write_picks(refined / f"{tomogram.name}_picks{PICK_FORMATS[fmt]}", picks, volume_shape_zyx=tomogram.shape)
+        if target is not None:
+            target.write(tomogram.name, picks, workflow=f"refined-{workflow}")
         print(f"{tomogram.name}: {len(table)} teacher picks -> {len(picks)} refined picks")
     write_record(refined / RECORD_FILE, workflow, tomograms, tables, result)
     final = result.trained.history[-1]

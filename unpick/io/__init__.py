@@ -1,11 +1,21 @@
 """Reading tomograms (MRC, OME-Zarr / Zarr) and writing them (MRC); reading and writing picks and
-ground truth (CSV, TSV, STAR, copick JSON, ndjson).
+ground truth (CSV, TSV, STAR, copick JSON, ndjson); tomograms and picks of copick projects.
 
 Coordinates in every table returned or accepted here are ``x, y, z`` in voxels (floats); voxel
 ``[iz, iy, ix]`` has its centre at ``(ix, iy, iz)``. Every writer is atomic (:func:`atomic_write`).
 """
 
 from ._atomic import atomic_write
+from ._copick import (
+    CopickTarget,
+    CopickTomogram,
+    copick_name,
+    copick_object_name,
+    copick_tomograms,
+    read_copick_picks,
+    unpick_picks_sets,
+    write_copick_picks,
+)
 from ._csv import read_picks_csv, write_picks_csv
 from ._json import (
     read_picks_copick,
@@ -20,9 +30,15 @@ from ._truth import read_truth, write_picks
 from ._zarr import is_zarr
 
 __all__ = [
+    "CopickTarget",
+    "CopickTomogram",
     "Tomogram",
     "atomic_write",
+    "copick_name",
+    "copick_object_name",
+    "copick_tomograms",
     "is_zarr",
+    "read_copick_picks",
     "read_picks_copick",
     "read_picks_csv",
     "read_picks_ndjson",
@@ -30,6 +46,8 @@ __all__ = [
     "read_tomogram",
     "read_truth",
     "tomogram_name",
+    "unpick_picks_sets",
+    "write_copick_picks",
     "write_mrc",
     "write_picks",
     "write_picks_copick",

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .._shared import UnpickInputError
 from ._atomic import atomic_write
+from ._copick import copick_name
 from ._names import strip_rec
 from ._table import (
     XYZ,
@@ -195,15 +196,14 @@ def read_picks_ndjson(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _copick_name(value: str, what: str) -> str:
-    """A copick name without underscores (copick joins names with ``_`` in file names)."""
+    """A copick name (``copick_name``), with a warning when characters had to be replaced."""
     value = str(value)
     if not value:
         raise UnpickInputError(f"{what}: expected a non-empty copick name, got {value!r}")
-    if "_" in value:
-        fixed = value.replace("_", "-")
-        logger.warning("%s %r contains '_', which copick uses as a separator; writing %r", what, value, fixed)
-        return fixed
-    return value
+    fixed = copick_name(value)
+    if fixed != value:
+        logger.warning("%s %r contains characters copick refuses ('_' is its separator); writing %r", what, value, fixed)
+    return fixed
 
 
 def _load_json(path: Path) -> Any:
