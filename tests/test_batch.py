@@ -319,6 +319,18 @@ def test_discovery_patterns_names_and_output_exclusion(tmp_path):
         discover_tomograms(tmp_path / "dup")
 
 
+def test_listed_tomograms_run_and_one_with_no_usable_name_is_skipped_with_a_warning(dataset, caplog):
+    indir, out, calls_dir, _ = dataset
+    dotted = indir / "...mrc"  # hidden, so never discovered; given by name it has no output folder
+    dotted.write_bytes((indir / "t1.mrc").read_bytes())
+    with caplog.at_level(logging.WARNING, logger="unpick.batch"):
+        result = run_batch(None, out, tomograms=[indir / "t3.mrc", dotted, indir / "t1.mrc"], task=BlobTask(str(calls_dir)))
+    assert statuses(result) == {"t1": "done", "t3": "done"}
+    assert "skipped" in caplog.text and "gives no usable tomogram name" in caplog.text
+    with pytest.raises(UnpickInputError, match="give input_dir .* or tomograms"):
+        run_batch(indir, out, tomograms=[indir / "t1.mrc"], task=BlobTask(str(calls_dir)))
+
+
 @pytest.mark.parametrize("make_out", ["is_file", "parent_is_file"])
 def test_unwritable_output_dir_fails_before_work(dataset, make_out):
     indir, _, calls_dir, _ = dataset

@@ -149,3 +149,29 @@ def test_copick_options_are_checked_with_one_clear_line(tmp_path, sims, project,
     for command, message in cases:
         assert main(["-q", *command, *(["--out", str(tmp_path / "o")] if command[0] == "pick" else [])]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_refine_and_infer_write_the_deep_picks_into_the_project(tmp_path, project, torch_one_thread):
+    pytest.importorskip("torch")
+    from unpick.deep import DeepConfig
+
+    small = DeepConfig(
+        widths=(4, 8, 8, 16), patch_size=32, batch_size=2, epochs=1, iterations_per_epoch=3, tile_size=32,
+        tile_overlap=8, device="cpu",
+    )  # fmt: skip
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(small.to_yaml())
+    out = tmp_path / "r"
+    assert main(["-q", "refine", "--copick", project, "--copick-run", "TS_01", "--particle-radius", "60",
+                 "--config", str(deep), "--out", str(out)]) == 0  # fmt: skip
+    refined = read_picks_csv(out / "refined" / "TS_01_picks.csv")
+    assert len(refined) > 0
+    positions, scores = reopened_picks(project, "TS_01", "unpick-refined-fft-gmm-cc")
+    np.testing.assert_allclose(positions, refined[["x", "y", "z"]].to_numpy() * 10.0)
+    np.testing.assert_allclose(scores, refined["score"].to_numpy())
+    assert main(["-q", "infer", str(out / "refined" / "model.pt"), "--copick", project, "--copick-run", "TS_02",
+                 "--out-dir", str(tmp_path / "i"), "--no-score-map"]) == 0  # fmt: skip
+    inferred = read_picks_csv(tmp_path / "i" / "TS_02_picks.csv")
+    assert len(inferred) > 0
+    positions, _ = reopened_picks(project, "TS_02", "unpick-deep")
+    np.testing.assert_allclose(positions, inferred[["x", "y", "z"]].to_numpy() * 10.0)

@@ -360,3 +360,19 @@ def test_a_name_that_would_leave_out_is_refused_and_rec_dots_stay_inside(tmp_pat
     write_mrc(bare, volume, voxel_size_angstrom=10.0)
     assert main(["-q", "pick", str(bare), "--out", str(out), "--no-report", "--no-masks"]) == 2
     assert "gives no usable tomogram name" in capsys.readouterr().err
+
+
+def test_pick_refuses_two_tomograms_with_one_name_before_any_work(tmp_path, capsys):
+    from unpick.cli import main
+    from unpick.synthetic import SimulationConfig, simulate_tomogram
+
+    volume = simulate_tomogram(SimulationConfig(shape_zyx=(24, 48, 48), n_particles=4, seed=1)).volume
+    first, second = tmp_path / "dupA" / "TS.mrc", tmp_path / "dupB" / "rec_TS.mrc"
+    for path in (first, second):
+        path.parent.mkdir()
+        write_mrc(path, volume, voxel_size_angstrom=10.0)
+    out = tmp_path / "out"
+    assert main(["-q", "pick", str(first), str(second), "--out", str(out), "--no-report", "--no-masks"]) == 2
+    assert "both map to the output folder 'TS'" in capsys.readouterr().err
+    assert not out.exists()
+
