@@ -148,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
     }
     if voxel is None:
         voxel = _voxel_size_from_picks(picks)
-    truth = io.read_truth(args.truth, voxel_size_angstrom=voxel, volume_shape_zyx=shape)
+    name = tomogram.name if tomogram is not None else _tomogram_of_picks(picks)
+    truth = io.read_truth(args.truth, voxel_size_angstrom=voxel, volume_shape_zyx=shape, tomogram=name)
+    if len(truth) == 0:
+        raise UnpickInputError(f"{args.truth}: holds no points; a ground truth needs at least one particle")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     if tomogram is not None:
         n_random = int(round(float(np.median([len(p) for p in picks.values()]))))
@@ -238,6 +241,14 @@ def run_copick(args: argparse.Namespace, tomograms) -> int:
         )
         print(f"wrote {csv_path} and {json_path}")
     return 0
+
+
+def _tomogram_of_picks(picks: dict) -> str | None:
+    """The one tomogram the picks tables name (their ``tomogram`` column), else None."""
+    names = {
+        str(n) for table in picks.values() if "tomogram" in table.columns for n in table["tomogram"].dropna().unique()
+    } - {""}
+    return names.pop() if len(names) == 1 else None
 
 
 def _voxel_size_from_picks(picks: dict) -> float:

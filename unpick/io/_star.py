@@ -129,6 +129,7 @@ def read_picks_star(
         for axis in XYZ:
             result[axis] = _numbers(particles, _PIXEL[axis], path)
     if has_origin:
+        _refuse_rotated_origins(particles, path)
         for axis in XYZ:
             result[axis] -= _numbers(particles, _ORIGIN_ANGSTROM[axis], path) / voxel_size
     score_label = next((s for s in _SCORE_LABELS if s in particles.columns), None)
@@ -139,6 +140,20 @@ def read_picks_star(
     if "rlnClassNumber" in particles.columns:
         result["class"] = particles["rlnClassNumber"]
     return finish_table(result, path, source="STAR")
+
+
+def _refuse_rotated_origins(particles: pd.DataFrame, path: Path) -> None:
+    """Origin shifts of RELION 5 particles with a subtomogram rotation (``rlnTomoSubtomogram{Rot,
+    Tilt,Psi}``) lie in the rotated subtomogram frame; subtracting them as tomogram axes would
+    misplace every particle, so such a file is refused rather than read wrong."""
+    labels = [f"rlnTomoSubtomogram{angle}" for angle in ("Rot", "Tilt", "Psi")]
+    present = [label for label in labels if label in particles.columns]
+    if present and particles[present].apply(pd.to_numeric, errors="coerce").abs().to_numpy().max() > 1e-6:
+        raise UnpickInputError(
+            f"{path}: rlnOrigin*Angst shifts are in subtomogram frames rotated by {', '.join(present)}; unpick does "
+            f"not rotate them: apply the shifts to the centred coordinates first, or drop the rlnOrigin columns "
+            f"for positions good to the shift"
+        )
 
 
 def _read_blocks(path: Path) -> dict[str, pd.DataFrame]:
@@ -179,7 +194,13 @@ def _file_voxel_size(blocks: dict[str, pd.DataFrame], path: Path) -> float:
             if label in block.columns:
                 values = np.unique(pd.to_numeric(block[label], errors="coerce").to_numpy(dtype=float))
                 if len(values) == 1 and np.isfinite(values[0]) and values[0] > 0:
-                    logger.info("%s: voxel size %g Å from %s in data_%s", path, values[0], label, name)
+                    log = logger.warning if label == "rlnTomoTiltSeriesPixelSize" else logger.info
+                    log(
+                        "%s: voxel size %g Å from %s in data_%s%s", path, values[0], label, name,
+                        "; that is the tilt-series pixel size, the tomogram's voxel size only if it is unbinned: "
+                        "pass the voxel size (--voxel-size, voxel_size_angstrom) for a binned tomogram"
+                        if label == "rlnTomoTiltSeriesPixelSize" else "",
+                    )  # fmt: skip
                     return float(values[0])
                 raise UnpickInputError(
                     f"{path}: {label} in data_{name} holds {len(values)} values ({values[:5]}), expected one "

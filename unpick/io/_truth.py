@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .._shared import UnpickInputError
@@ -16,7 +18,10 @@ from ._json import (
     write_picks_copick,
     write_picks_ndjson,
 )
+from ._names import strip_rec
 from ._star import read_picks_star, write_picks_star
+
+logger = logging.getLogger(__name__)
 
 PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson")
 TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl")
@@ -65,8 +70,13 @@ def read_truth(
     voxel_size_angstrom: float | None = None,
     volume_shape_zyx: tuple[int, int, int] | None = None,
     classes: Sequence[str] | None = None,
+    tomogram: str | None = None,
 ) -> pd.DataFrame:
     """Read ground-truth (or picked) coordinates in the format given by the suffix of ``path``.
+
+    Coordinates in another frame are not scored silently: with ``volume_shape_zyx``, a file with
+    most points outside the tomogram is an error, and a few outside a WARNING, each naming how
+    many and the likely cause (Å read as voxels, unbinned pixels).
 
     ``.csv``/``.tsv``/``.txt``: :func:`read_picks_csv`; ``.star``: :func:`read_picks_star`;
     ``.json``: :func:`read_picks_copick`; ``.ndjson``/``.jsonl``: :func:`read_picks_ndjson`.
@@ -82,6 +92,10 @@ def read_truth(
     classes : sequence of str, optional
         Keep only rows whose ``class`` is one of these; a class absent from the file is an error
         listing the classes present.
+    tomogram : str, optional
+        The tomogram scored: a file holding several tomograms (``rlnTomoName``, a ``tomogram``
+        column; a data set's ``particles.star``) keeps only its rows (a leading ``rec_`` is
+        ignored), and one without it is an error listing those it has.
 
     Returns
     -------
@@ -104,7 +118,83 @@ def read_truth(
             f"{path}: unknown ground-truth format {suffix or '(no suffix)'!r}; "
             f"expected one of {', '.join(TRUTH_SUFFIXES)}"
         )
-    return truth if classes is None else _select_classes(truth, classes, path)
+    if tomogram is not None:
+        truth = _select_tomogram(truth, tomogram, path)
+    if classes is not None:
+        truth = _select_classes(truth, classes, path)
+    if volume_shape_zyx is not None:
+        check_truth_frame(truth, path, volume_shape_zyx=volume_shape_zyx, voxel_size_angstrom=voxel_size_angstrom)
+    return truth
+
+
+#: Points this far (voxels) outside the volume still count as inside (centroids of edge particles).
+FRAME_MARGIN_VOXELS = 1.0
+
+
+def check_truth_frame(
+    truth: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    volume_shape_zyx: tuple[int, int, int],
+    voxel_size_angstrom: float | None = None,
+) -> None:
+    """Raise when most points of ``truth`` lie outside the tomogram, warn when some do,
+    naming the file, how many, and the likely frame mix-up (an empty table passes)."""
+    if len(truth) == 0:
+        return
+    size = np.array([volume_shape_zyx[2], volume_shape_zyx[1], volume_shape_zyx[0]], dtype=float)  # x, y, z
+    xyz = truth[["x", "y", "z"]].to_numpy(dtype=float)
+    inside = np.all((xyz >= -0.5 - FRAME_MARGIN_VOXELS) & (xyz <= size - 0.5 + FRAME_MARGIN_VOXELS), axis=1)
+    outside = int((~inside).sum())
+    if outside == 0:
+        return
+    shape = "x".join(str(int(n)) for n in size)
+    message = f"{path}: {outside} of {len(truth)} points lie outside the {shape} (x, y, z) voxel tomogram"
+    cause = _likely_frame(xyz, size, voxel_size_angstrom)
+    if outside <= len(truth) / 2:  # a few particles beyond the edge: scored, but said
+        logger.warning("%s; they cannot be matched%s", message, f" ({cause})" if cause else "")
+        return
+    raise UnpickInputError(f"{message}{f'; {cause}' if cause else '; check the coordinate frame and units'}")
+
+
+def _likely_frame(xyz: np.ndarray, size: np.ndarray, voxel_size: float | None) -> str:
+    """A guess at why points fall outside: Å read as voxels, or pixels of an unbinned tomogram."""
+    extent = np.percentile(np.abs(xyz), 99, axis=0) / size
+    if voxel_size and voxel_size > 1.5 and 0.6 * voxel_size <= np.max(extent) <= 1.05 * voxel_size:
+        return (
+            f"they fit once divided by the voxel size {voxel_size:g} Å: the coordinates look like Å read as voxels; "
+            f"give Å columns (x_angstrom...) or convert the file"
+        )
+    factor = float(np.max(extent))
+    if factor > 1.5:
+        binning = int(2 ** round(np.log2(factor)))
+        return (
+            f"they reach {factor:.1f}x the tomogram size: pixels of a tomogram binned {binning}x less? divide the "
+            f"coordinates by the binning, or pass the voxel size the coordinates were picked at"
+        )
+    if np.any(xyz < -0.5 - FRAME_MARGIN_VOXELS) and np.all(np.abs(xyz) <= size):
+        return "some are negative: coordinates centred on the tomogram (RELION 5)? use a STAR file with rlnCenteredCoordinate*Angst"
+    return ""
+
+
+def _select_tomogram(truth: pd.DataFrame, tomogram: str, path: Path) -> pd.DataFrame:
+    """The rows of ``tomogram`` when ``truth`` holds several tomograms (names compared without ``rec_``)."""
+    if "tomogram" not in truth.columns:
+        return truth
+    names = truth["tomogram"].astype(str).map(strip_rec)
+    present = sorted(set(names) - {"", "nan"})
+    if len(present) <= 1:
+        return truth
+    wanted = strip_rec(str(tomogram))
+    if wanted not in present:
+        listed = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "")
+        raise UnpickInputError(
+            f"{path}: holds {len(present)} tomograms ({listed}) and none is {wanted!r}; name the tomogram "
+            f"(--tomogram) or split the file per tomogram"
+        )
+    kept = truth[names == wanted].reset_index(drop=True)
+    logger.info("%s: kept the %d of %d rows of tomogram %s", path, len(kept), len(truth), wanted)
+    return kept
 
 
 def _select_classes(truth: pd.DataFrame, classes: Sequence[str], path: Path) -> pd.DataFrame:
