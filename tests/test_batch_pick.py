@@ -85,8 +85,10 @@ def test_cli_batch_matches_pick_and_resumes(tomograms, tmp_path, capsys):
     assert cli(broken, out) == 0
     assert "3 tomograms: 3 skipped" in capsys.readouterr().out
     # another option changes the task signature: everything runs again
-    assert cli(broken, out, "--seed", "7") == 0
+    assert (out / "TS_01" / "report.png").is_file()
+    assert cli(broken, out, "--seed", "7", "--no-report") == 0
     assert "3 tomograms: 3 done" in capsys.readouterr().out
+    assert not (out / "TS_01" / "report.png").exists()  # --no-report reaches the tomograms (and clears the old one)
 
 
 def test_batch_evaluation_per_tomogram_and_pooled(tomograms, tmp_path, capsys):

@@ -173,6 +173,21 @@ def test_run_pick_writes_picks_masks_and_job_record(tmp_path, mixed):
     assert mask.shape == mixed.volume.shape and set(np.unique(mask)) <= {0.0, 1.0}
 
 
+def test_a_rerun_with_other_workflows_and_formats_leaves_only_its_own_outputs(tmp_path, mixed):
+    from unpick.io import write_mrc
+
+    src = write_mrc(tmp_path / "sim01.mrc", mixed.volume, voxel_size_angstrom=10.0)
+    first = run_pick(src, tmp_path / "out", workflows="intensities-kmeans-cc,intensities-gmm-cc",
+                     config=small_config(), formats=("csv", "star"), progress=False)
+    files = {str(p.relative_to(first.out_dir)) for p in first.out_dir.rglob("*") if p.is_file()}
+    assert {"picks/intensities-gmm-cc.star", "masks/intensities-gmm.mrc", "report.png"} <= files
+    assert set(json.loads(first.job_file.read_text())["outputs"]) == files - {"job.json"}
+    again = run_pick(src, tmp_path / "out", workflows="intensities-kmeans-cc", config=small_config(),
+                     formats=("csv",), write_masks=False, report=False, progress=False)
+    left = sorted(str(p.relative_to(again.out_dir)) for p in again.out_dir.rglob("*") if p.is_file())
+    assert left == ["job.json", "picks/intensities-kmeans-cc.csv"]
+
+
 def test_radius_larger_than_volume_is_refused(mixed):
     with pytest.raises(UnpickInputError, match="larger than the volume"):
         pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, config=small_config().with_particle_radius(5000.0))

@@ -108,6 +108,7 @@ class PickTask(TomogramTask):
     device: str = "cpu"
     formats: tuple[str, ...] = ("csv",)
     write_masks: bool = True
+    report: bool = True
     copick: CopickTarget | None = None
 
     def __post_init__(self) -> None:
@@ -128,6 +129,7 @@ class PickTask(TomogramTask):
             "voxel_size_angstrom": self.voxel_size_angstrom,
             "formats": sorted(self.formats),
             "write_masks": self.write_masks,
+            **({} if self.report else {"report": False}),
             **({} if self.copick is None else {"copick": {
                 "config": str(self.copick.config), "object": self.copick.object_name, "session": self.copick.session_id,
             }}),
@@ -139,7 +141,7 @@ class PickTask(TomogramTask):
         run = run_pick(
             tomogram_path, target_dir.parent, workflows=self.workflows, config=self.config,
             voxel_size_angstrom=self.voxel_size_angstrom, device=self.device, formats=self.formats,
-            write_masks=self.write_masks, progress=False,
+            write_masks=self.write_masks, report=self.report, progress=False,
         )
         if self.copick is not None:  # the tomogram's name is its copick run
             for workflow, picks in run.result.picks.items():

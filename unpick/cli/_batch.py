@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._copick import add_copick_options, copick_inputs, copick_target
+from ._progress import add_progress_option, show_progress
 from ._pick import add_pick_options, config_from_args, format_list
 
 
@@ -48,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--truth", metavar="DIR",
                         help="folder of ground-truth files <tomogram>.csv/.star/.json/.ndjson: score every workflow")
     parser.add_argument("--match-radius", type=float, metavar="Å", help="match radius for --truth, in Å")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -60,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
     task = PickTask(
         workflows=args.workflows, config=config_from_args(args), voxel_size_angstrom=args.voxel_size,
         device=args.device, formats=format_list(args.formats), write_masks=not args.no_masks,
-        copick=copick_target(args),
+        report=not args.no_report, copick=copick_target(args),
     )
     result = run_batch(
         None if copick is not None else args.input_dir, args.out, task=task,
         tomograms=None if copick is None else [t.path for t in copick], patterns=tuple(args.glob or DEFAULT_PATTERNS),
         recursive=args.recursive, n_jobs=args.jobs, max_memory_gb=args.max_memory, backend=args.backend,
         scheduler=args.scheduler, worker_memory_gb=args.worker_memory, gpus_per_task=args.gpus_per_task,
-        truth_dir=args.truth, match_radius_angstrom=args.match_radius, progress=not args.no_progress,
+        truth_dir=args.truth, match_radius_angstrom=args.match_radius, progress=show_progress(args),
     )
     counts = ", ".join(f"{result.count(s)} {s}" for s in ("done", "skipped", "failed", "pending") if result.count(s))
     print(f"{len(result.summary)} tomograms: {counts}; summary: {result.out_dir / 'summary.csv'}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._progress import add_progress_option, show_progress
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -29,6 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)"
     )
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         workflows=args.workflows,
         config=PickConfig(seed=args.seed),
         device=args.device,
-        progress=not args.quiet,
+        progress=show_progress(args),
     )
     print(summary_table(result.pick_run.result.record))
     print()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._copick import add_copick_options, copick_inputs, copick_target
+from ._progress import add_progress_option, show_progress
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     add_pick_options(parser)
     add_copick_options(parser)
+    add_progress_option(parser)
     parser.add_argument("--out", default="unpick-picks", metavar="DIR", help="output folder (default: %(default)s)")
     parser.set_defaults(run=run)
     return parser
@@ -180,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             formats=formats,
             write_masks=not args.no_masks,
             report=not args.no_report,
-            progress=not getattr(args, "quiet", False),
+            progress=show_progress(args),
         )
         if target is not None:
             for workflow, picks in outcome.result.picks.items():

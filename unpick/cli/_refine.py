@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from ._copick import add_copick_options, copick_inputs, copick_target
+from ._progress import add_progress_option, show_progress
 from ._pick import add_contaminant_options, add_membrane_option, apply_contaminant_options, format_list
 from ._train import add_tta_option
 
@@ -96,6 +97,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="reuse finished teacher runs (same settings) and continue an interrupted training",
     )  # fmt: skip
     add_copick_options(parser)
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -131,7 +133,7 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
         device=args.device or "auto",
         formats=("csv",),
         write_masks=False,
-        progress=not args.quiet,
+        progress=show_progress(args),
     )
     picks = outcome.result.picks[workflow]
     if len(picks) == 0:
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         keep_fiducials=args.keep_fiducials,
         keep_empty_slabs=args.keep_empty_slabs,
-        progress=not args.quiet,
+        progress=show_progress(args),
         checkpoint_dir=state,
     )
     save_checkpoint(refined / "model.pt", result.trained)

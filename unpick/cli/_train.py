@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._progress import add_progress_option, show_progress
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,6 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="skip predicting the training tomograms to choose the peak threshold from the picks "
         "('unpick infer' then needs --threshold)",
     )  # fmt: skip
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         radius_voxels=radius_angstrom / voxel_sizes[0],
         scores=None if any(s is None for s in scores) else scores,
         voxel_size_angstrom=voxel_sizes[0],
-        progress=not args.quiet,
+        progress=show_progress(args),
         checkpoint_dir=state,
     )
     if args.calibrate:

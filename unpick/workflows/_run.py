@@ -52,7 +52,9 @@ def run_pick(
     ``report`` draws the picks of the first workflow over orthogonal slabs (``report.png``).
 
     Every file is written atomically and ``job.json`` last, so a folder without it is unfinished;
-    an earlier ``job.json`` is removed first, so a failed re-run never looks complete.
+    an earlier ``job.json`` is removed first, so a failed re-run never looks complete, and the
+    outputs of an earlier run that this one does not write again (other workflows, formats,
+    masks, the report) are removed before ``job.json``, so the folder holds one run only.
     """
     formats = tuple(formats)
     for fmt in formats:
@@ -76,14 +78,17 @@ def run_pick(
         raise UnpickInputError(f"{target}: cannot create the output folder ({err}); choose a writable --out") from err
     (target / JOB_FILE).unlink(missing_ok=True)
 
+    written = []
+
     def save_mask(segmentation: Segmentation) -> None:
         if write_masks:
             (target / "masks").mkdir(exist_ok=True)
-            write_mrc(
+            path = write_mrc(
                 target / "masks" / f"{segmentation.name}.mrc",
                 segmentation.mask,
                 voxel_size_angstrom=tomogram.voxel_size_angstrom,
             )
+            written.append(str(Path(path).relative_to(target)))
 
     result = pick_tomogram(
         tomogram.data,
@@ -96,7 +101,6 @@ def run_pick(
         on_segmentation=save_mask,
     )
     (target / "picks").mkdir(exist_ok=True)
-    written = []
     for name, picks in result.picks.items():
         for fmt in formats:
             path = target / "picks" / f"{name}{PICK_FORMATS[fmt]}"
@@ -112,6 +116,7 @@ def run_pick(
             title=f"{tomogram.name}: {shown}",
         )
         written.append("report.png")
+    remove_stale_outputs(target, written)
     result.record.update(
         input=str(tomogram.path),
         voxel_size_source=tomogram.voxel_size_source,
@@ -120,6 +125,21 @@ def run_pick(
     result.record["timings_s"]["total"] = time.perf_counter() - start
     write_json(target / JOB_FILE, result.record)
     return PickRun(out_dir=target, result=result)
+
+
+#: What ``run_pick`` writes in a tomogram's folder (besides ``job.json``): a rerun removes what it did not write again.
+OUTPUT_GLOBS = ("picks/*", "masks/*.mrc", "report.png")
+
+
+def remove_stale_outputs(target: Path, written: list[str]) -> None:
+    """Delete the outputs an earlier run left in ``target`` that this run did not write (other
+    workflows, formats, masks or a report), so the folder holds one run's results only."""
+    keep = {target / name for name in written}
+    for pattern in OUTPUT_GLOBS:
+        for path in target.glob(pattern):
+            if path.is_file() and path not in keep:
+                logger.info("%s: removing %s, left by an earlier run", target.name, path.relative_to(target))
+                path.unlink()
 
 
 def _display_radius_voxels(config: PickConfig, voxel_size_angstrom: float) -> float:
