@@ -150,8 +150,7 @@ def test_ndjson_known_answer(tmp_path):
     path = write_picks_ndjson(tmp_path / "p.ndjson", _one_pick())
     (line,) = path.read_text().splitlines()
     point = json.loads(line)
-    assert point == {"type": "orientedPoint", "location": {"x": 10.0, "y": 20.0, "z": 3.0},
-                     "xyz_rotation_matrix": np.eye(3).tolist(), "score": 0.75}
+    assert point == {"type": "point", "location": {"x": 10.0, "y": 20.0, "z": 3.0}, "score": 0.75}
 
 
 def test_star_reader_known_answer_centred(tmp_path):

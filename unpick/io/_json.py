@@ -28,7 +28,6 @@ from ._table import (
 logger = logging.getLogger(__name__)
 
 _IDENTITY_4 = np.eye(4).tolist()
-_IDENTITY_3 = np.eye(3).tolist()
 
 
 def write_picks_copick(
@@ -138,10 +137,11 @@ def read_picks_copick(path: str | os.PathLike, *, voxel_size_angstrom: float | N
 
 
 def write_picks_ndjson(path: str | os.PathLike, picks: pd.DataFrame) -> Path:
-    """Write picks as CZ cryoET Data Portal ndjson: one ``orientedPoint`` per line, atomically.
+    """Write picks as CZ cryoET Data Portal ndjson: one ``point`` per line, atomically.
 
-    Each line is ``{"type": "orientedPoint", "location": {"x", "y", "z"}, "xyz_rotation_matrix":
-    identity, "score"}`` with the location in voxels.
+    Each line is ``{"type": "point", "location": {"x", "y", "z"}, "score"}`` with the location in
+    voxels. unpick's picks carry no orientation, so they are the portal's ``point`` annotations,
+    not ``orientedPoint`` (which would claim an identity rotation).
 
     Parameters
     ----------
@@ -160,8 +160,8 @@ def write_picks_ndjson(path: str | os.PathLike, picks: pd.DataFrame) -> Path:
     scores = picks["score"].to_numpy(dtype=float) if "score" in picks.columns else np.ones(len(picks))
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for xyz, score in zip(picks[list(XYZ)].to_numpy(dtype=float), scores, strict=True):
-            line = {"type": "orientedPoint", "location": dict(zip(XYZ, map(float, xyz), strict=True)),
-                    "xyz_rotation_matrix": _IDENTITY_3, "score": json_score(score)}
+            line = {"type": "point", "location": dict(zip(XYZ, map(float, xyz), strict=True)),
+                    "score": json_score(score)}
             handle.write(json.dumps(line, allow_nan=False) + "\n")
     logger.debug("%s: wrote %d points", path, len(picks))
     return path
