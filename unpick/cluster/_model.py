@@ -129,6 +129,28 @@ def decision_block(features: Any, params: ClusterParams, *, particle: int, xp: A
     return log_odds.astype(xp.float32, copy=False)
 
 
+def linear_decision(params: ClusterParams, *, particle: int) -> tuple[np.ndarray, float] | None:
+    """``(weights, offset)`` with ``decision_block(features) = features @ weights + offset`` in the
+    raw (unstandardised) feature space, when the decision is linear: K-Means, and a GMM whose
+    precision difference vanishes (tied covariance). None for a quadratic decision.
+
+    Standardisation is affine, so ``direction . (f - mean) / scale + b`` is
+    ``f . (direction / scale) + (b - mean . direction / scale)``. float64.
+    """
+    if params.method == "kmeans":
+        center = params.centers[particle].astype(np.float64)
+        other = params.centers[1 - particle].astype(np.float64)
+        direction, bias = 2 * (center - other), float(other @ other - center @ center)
+    elif params.basis is not None and not params.basis.shape[1]:
+        direction, bias = params.gradient.astype(np.float64), float(params.offset)
+        if particle == 0:
+            direction, bias = -direction, -bias
+    else:
+        return None
+    weights = direction / params.scale.astype(np.float64)
+    return weights, bias - float(params.mean.astype(np.float64) @ weights)
+
+
 class FittedClusterer:
     """A two-cluster voxel classifier fitted by ``fit_clusterer``.
 
@@ -158,6 +180,11 @@ class FittedClusterer:
             f"FittedClusterer(method={self.config.method!r}, n_features={self.params.n_features}, "
             f"particle_label={self.particle_label})"
         )
+
+    @property
+    def linear_decision(self) -> tuple[np.ndarray, float] | None:
+        """``(weights, offset)`` of a linear decision in raw features (``linear_decision``), else None."""
+        return linear_decision(self.params, particle=self.particle_label)
 
     def predict_chunk(self, features: Any, *, backend: Backend = CPU) -> tuple[Any, Any]:
         """Classify voxels from their features, in float32 on ``backend``.

@@ -111,14 +111,15 @@ def segment_mode(
     z_lo, z_hi = max(pick_z_range[0], HALO), min(pick_z_range[1], volume.shape[0] - HALO)
     plane = volume.shape[1:]
     # a pick slab inside the border band has no voxel with a full neighbourhood: nothing to predict
-    chunks = bank.iter_chunks(volume, z_range=(z_lo, z_hi), backend=backend) if z_lo < z_hi else ()
+    linear = {name: model.linear_decision for name, model in fitted.items()}
+    correlate = mode == "intensities" and all(v is not None for v in linear.values())
     with tqdm(total=z_hi - z_lo, desc=f"{mode} features", unit="slice", disable=not progress, leave=False) as bar:
-        for z0, z1, features in chunks:
-            for name, model in fitted.items():
-                decision = model.predict_chunk(features, backend=backend)[1]
+        for z0, z1, decisions in _chunk_decisions(bank, volume, fitted, linear if correlate else None,
+                                                  z_range=(z_lo, z_hi), backend=backend):  # fmt: skip
+            for name, decision in decisions.items():
                 quantised = quantisers[name].quantise(decision, xp=backend.xp)
                 levels[name][z0:z1] = to_numpy(quantised).reshape(z1 - z0, *plane)
-            del features  # free this chunk before the next one is computed
+            del decisions  # free this chunk before the next one is computed
             bar.update(z1 - z0)
     for name in clusterers:
         zero_border(levels[name], width=HALO)
@@ -133,10 +134,43 @@ def segment_mode(
     record = {
         "feature_bank": bank.to_record(),
         "n_features": bank.n_features,
+        "decision_path": "5^3 correlation (linear decision)" if correlate else "features x clusterer",
         "sample_voxels": int(len(sample_idx)),
         "timings_s": timings,
     }
     return segmentations, record
+
+
+def _chunk_decisions(
+    bank: Any,
+    volume: np.ndarray,
+    fitted: dict[str, Any],
+    linear: dict[str, tuple[np.ndarray, float]] | None,
+    *,
+    z_range: tuple[int, int],
+    backend: Backend,
+) -> Any:
+    """Yield ``(z0, z1, {clusterer: decision})`` chunk by chunk over ``z_range``.
+
+    With ``linear`` (every clusterer's decision is ``features @ w + b``, intensities features),
+    each decision is one 5³ correlation of the volume (``FeatureBank.linear_responses``): the
+    (n, 125) features are never built. Otherwise the features of each chunk go through each
+    clusterer's ``predict_chunk``. Both agree within float32 rounding (tests/test_workflows.py).
+    """
+    if z_range[0] >= z_range[1]:
+        return
+    if linear is not None:
+        names = list(linear)
+        responses = bank.linear_responses(volume, [linear[n][0] for n in names], z_range=z_range, backend=backend)
+        for z0, z1, values in responses:
+            for value, name in zip(values, names):
+                value += backend.xp.float32(linear[name][1])
+            yield z0, z1, dict(zip(names, values))
+        return
+    for z0, z1, features in bank.iter_chunks(volume, z_range=z_range, backend=backend):
+        decisions = {name: model.predict_chunk(features, backend=backend)[1] for name, model in fitted.items()}
+        del features
+        yield z0, z1, decisions
 
 
 def _subsample_rows(n_available: int, n_wanted: int, rng: np.random.Generator) -> np.ndarray:
