@@ -273,3 +273,27 @@ def test_seed_minus_one_on_the_command_line_exits_2_before_any_work(tmp_path, ca
     assert main(["pick", str(tomogram), "--seed", "-1", "--out", str(tmp_path / "o")]) == 2
     assert "seed: expected an integer >= 0, got -1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_job_json_replays_its_run(tmp_path):
+    from unpick.cli import main
+    from unpick.io import write_mrc
+
+    sim = simulate_tomogram(SimulationConfig(shape_zyx=(32, 64, 64), n_particles=10, seed=4))
+    src = write_mrc(tmp_path / "TS_05.mrc", sim.volume, voxel_size_angstrom=10.0)
+    base = ["-q", "pick", str(src), "--no-report", "--no-masks"]
+    assert main([*base, "-w", "intensities-gmm-cc,fft-kmeans-cc", "--seed", "3", "--particle-radius", "60",
+                 "--blur-sigma", "0.8", "--out", str(tmp_path / "a")]) == 0  # fmt: skip
+    first = json.loads((tmp_path / "a" / "TS_05" / "job.json").read_text())
+    assert main([*base, "--config", str(tmp_path / "a" / "TS_05" / "job.json"), "--out", str(tmp_path / "b")]) == 0
+    replay = json.loads((tmp_path / "b" / "TS_05" / "job.json").read_text())
+    assert replay["config"] == first["config"] and replay["workflows"] == first["workflows"]
+    for name in first["workflows"]:
+        assert (tmp_path / "b" / "TS_05" / "picks" / f"{name}.csv").read_text() == (
+            tmp_path / "a" / "TS_05" / "picks" / f"{name}.csv"
+        ).read_text()
+    # an option given on the command line overrides the replayed one
+    assert main([*base, "--config", str(tmp_path / "a" / "TS_05" / "job.json"), "--seed", "4", "-w", "fft-kmeans-cc",
+                 "--out", str(tmp_path / "c")]) == 0  # fmt: skip
+    changed = json.loads((tmp_path / "c" / "TS_05" / "job.json").read_text())
+    assert changed["config"]["seed"] == 4 and changed["workflows"] == ["fft-kmeans-cc"]

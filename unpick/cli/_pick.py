@@ -36,13 +36,16 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-w",
         "--workflows",
-        default=DEFAULT_WORKFLOW,
         metavar="NAMES",
         help=f"'all', 'consensus' (picks at least half of the workflows agree on), 'auto' (the workflow that "
         f"agrees best with the consensus), or comma-separated names from: {', '.join(WORKFLOW_NAMES)} "
-        f"(default: %(default)s)",
+        f"(default: {DEFAULT_WORKFLOW}, or the workflows of the job.json given to --config)",
     )
-    parser.add_argument("--config", metavar="FILE", help="a PickConfig YAML/JSON; options given here override it")
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="a PickConfig YAML/JSON, or a run's job.json to replay it (its parameters and workflows); options "
+        "given here override it",
+    )  # fmt: skip
     parser.add_argument(
         "--voxel-size",
         type=float,
@@ -120,11 +123,42 @@ def apply_contaminant_options(config, args: argparse.Namespace):
     return config
 
 
+def job_record(path: str | None) -> dict | None:
+    """The record of a finished run when ``path`` is a ``job.json`` (it has ``config`` and
+    ``workflows``), else None (a PickConfig file)."""
+    import json
+    from pathlib import Path
+
+    if path is None or Path(path).suffix.lower() != ".json":
+        return None
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # PickConfig.from_file reports it
+    is_job = isinstance(record, dict) and isinstance(record.get("config"), dict) and "workflows" in record
+    return record if is_job else None
+
+
+def workflows_from_args(args: argparse.Namespace) -> str:
+    """``-w``, else the workflows of the job.json given to ``--config``, else the default."""
+    from ..workflows._names import DEFAULT_WORKFLOW
+
+    if args.workflows is not None:
+        return args.workflows
+    record = job_record(args.config)
+    return ",".join(record["workflows"]) if record else DEFAULT_WORKFLOW
+
+
 def config_from_args(args: argparse.Namespace):
-    """A PickConfig from ``--config`` (or defaults) with the command-line overrides applied."""
+    """A PickConfig from ``--config`` (a PickConfig file, or a run's job.json replayed), else the
+    defaults, with the command-line overrides applied."""
     from ..workflows import PickConfig
 
-    config = PickConfig.from_file(args.config) if args.config else PickConfig()
+    record = job_record(args.config)
+    if record is not None:
+        config = PickConfig.from_dict(record["config"])
+    else:
+        config = PickConfig.from_file(args.config) if args.config else PickConfig()
     if args.particle_radius is not None:
         config = config.with_particle_radius(args.particle_radius)
     if args.blur_sigma is not None:
@@ -175,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_pick(
             path,
             args.out,
-            workflows=args.workflows,
+            workflows=workflows_from_args(args),
             config=config,
             voxel_size_angstrom=args.voxel_size,
             device=args.device,
