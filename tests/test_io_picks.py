@@ -125,12 +125,32 @@ def test_star_known_answer(tmp_path):
     # x = 10 of 100 voxels at 5 Å: (10 - 50) * 5 = -200; y = 20 of 60: (20 - 30) * 5 = -50; z = 3 of 40: -85
     path = write_picks_star(tmp_path / "p.star", _one_pick(), volume_shape_zyx=(40, 60, 100))
     blocks = starfile.read(path, always_dict=True)
-    assert list(blocks) == ["particles"]
+    assert list(blocks) == ["optics", "particles"]
     row = blocks["particles"].iloc[0]
-    assert row["rlnTomoName"] == "TS_07"
+    assert row["rlnTomoName"] == "TS_07" and row["rlnOpticsGroup"] == 1
     assert (row["rlnCenteredCoordinateXAngst"], row["rlnCenteredCoordinateYAngst"],
             row["rlnCenteredCoordinateZAngst"]) == (-200.0, -50.0, -85.0)
     assert row["rlnAutopickFigureOfMerit"] == 0.75
+    optics = blocks["optics"].iloc[0] if hasattr(blocks["optics"], "iloc") else blocks["optics"]
+    assert (optics["rlnOpticsGroupName"], optics["rlnImagePixelSize"]) == ("TS_07", 5.0)
+    # self-describing: read back without a voxel size
+    back = read_picks_star(path, volume_shape_zyx=(40, 60, 100))
+    np.testing.assert_allclose(_xyz(back), [[10, 20, 3]])
+
+
+def test_relion4_pixel_star_and_a_merged_file_of_two_voxel_sizes(tmp_path):
+    pixels = write_picks(tmp_path / "p_relion4.star", _one_pick(), volume_shape_zyx=(40, 60, 100))
+    row = starfile.read(pixels, always_dict=True)["particles"].iloc[0]
+    assert (row["rlnCoordinateX"], row["rlnCoordinateY"], row["rlnCoordinateZ"]) == (10.0, 20.0, 3.0)
+    assert row["rlnMicrographName"] == "TS_07.tomostar" and row["rlnTomoName"] == "TS_07"
+    np.testing.assert_allclose(_xyz(read_picks_star(pixels)), [[10, 20, 3]])
+    # one file, tomograms at 5 Å and 8 Å: each row decodes with its own optics group's pixel size
+    other = _one_pick().assign(tomogram="TS_08", voxel_size_angstrom=8.0)
+    merged = write_picks_star(tmp_path / "m.star", pd.concat([_one_pick(), other], ignore_index=True),
+                              volume_shape_zyx=(40, 60, 100))  # fmt: skip
+    back = read_picks_star(merged, volume_shape_zyx=(40, 60, 100))
+    np.testing.assert_allclose(_xyz(back), [[10, 20, 3], [10, 20, 3]])
+    assert list(back["tomogram"]) == ["TS_07", "TS_08"]
 
 
 def test_copick_known_answer_and_schema(tmp_path):
@@ -342,8 +362,10 @@ def test_star_centred_needs_shape_and_voxel_size(tmp_path):
     path = write_picks_star(tmp_path / "p.star", _picks(n=3), volume_shape_zyx=SHAPE)
     with pytest.raises(UnpickInputError, match="need the tomogram size; pass volume_shape_zyx"):
         read_picks_star(path, voxel_size_angstrom=VOXEL)
+    bare = tmp_path / "bare.star"  # a STAR file without the optics block unpick writes
+    starfile.write({"particles": starfile.read(path, always_dict=True)["particles"].drop(columns="rlnOpticsGroup")}, bare)
     with pytest.raises(UnpickInputError, match=r"records no pixel size .* pass voxel_size_angstrom \(--voxel-size\)"):
-        read_picks_star(path, volume_shape_zyx=SHAPE)
+        read_picks_star(bare, volume_shape_zyx=SHAPE)
     with pytest.raises(UnpickInputError, match="volume_shape_zyx: expected three positive integers"):
         read_picks_star(path, voxel_size_angstrom=VOXEL, volume_shape_zyx=(10, 0, 10))
     with pytest.raises(UnpickInputError, match="voxel_size_angstrom: expected a positive number"):

@@ -31,16 +31,30 @@ _PIXEL_SIZE_LABELS = ("rlnTomoTiltSeriesPixelSize", "rlnPixelSize", "rlnImagePix
 _SCORE_LABELS = ("rlnAutopickFigureOfMerit", "rlnLCCmax")
 
 
-def write_picks_star(
-    path: str | os.PathLike, picks: pd.DataFrame, *, volume_shape_zyx: tuple[int, int, int]
-) -> Path:
-    """Write a picks table as a RELION 5 particle STAR file (data block ``particles``), atomically.
+#: File-name ending of a RELION 4 / Warp STAR file with pixel coordinates (``--formats relion4``).
+RELION4_SUFFIX = "_relion4.star"
 
-    Columns: ``rlnTomoName`` (the picks' ``tomogram`` without a leading ``rec_``),
-    ``rlnCenteredCoordinateXAngst/YAngst/ZAngst`` and ``rlnAutopickFigureOfMerit`` (the score).
-    Centred coordinates follow RELION's convention that the tomogram centre is voxel ``size / 2``
-    on each axis (integer voxel ``50`` for 100 voxels): ``x_centred = (x - size_x / 2) * voxel_size``
-    in Å, likewise for y and z. Values are written with 6 decimals (Å).
+
+def write_picks_star(
+    path: str | os.PathLike,
+    picks: pd.DataFrame,
+    *,
+    volume_shape_zyx: tuple[int, int, int],
+    pixel_coordinates: bool = False,
+) -> Path:
+    """Write a picks table as a self-describing RELION particle STAR file, atomically.
+
+    Block ``optics``: one optics group per tomogram (``rlnOpticsGroup``, ``rlnOpticsGroupName`` =
+    the tomogram name, ``rlnImagePixelSize`` = the voxel size in Å of the tomogram the picks were
+    made on), so a merged file of 10 Å and 12 Å tomograms keeps each row's pixel size. Block
+    ``particles``: ``rlnTomoName`` (the picks' ``tomogram`` without a leading ``rec_``),
+    ``rlnOpticsGroup``, the coordinates and ``rlnAutopickFigureOfMerit`` (the score).
+
+    RELION 5 (default): ``rlnCenteredCoordinateXAngst/YAngst/ZAngst``, following RELION's
+    convention that the tomogram centre is voxel ``size / 2`` on each axis (integer voxel ``50``
+    for 100 voxels): ``x_centred = (x - size_x / 2) * voxel_size`` in Å, likewise for y and z.
+    ``pixel_coordinates=True`` (RELION 3/4, Warp): ``rlnCoordinateX/Y/Z`` in voxels of that
+    tomogram and ``rlnMicrographName`` ``<tomogram>.tomostar``. Values have 6 decimals.
 
     Parameters
     ----------
@@ -50,6 +64,8 @@ def write_picks_star(
         Picks table from :func:`unpick._shared.make_picks` (x, y, z in voxels).
     volume_shape_zyx : tuple of int
         ``(Z, Y, X)`` size of the tomogram in voxels.
+    pixel_coordinates : bool
+        RELION 3/4 pixel coordinates instead of RELION 5 centred Å.
 
     Returns
     -------
@@ -61,13 +77,30 @@ def write_picks_star(
     size = dict(zip(("z", "y", "x"), check_shape(volume_shape_zyx), strict=True))
     voxel_size = picks["voxel_size_angstrom"].to_numpy(dtype=float)
     names = picks["tomogram"].astype(str) if "tomogram" in picks.columns else pd.Series([""] * len(picks))
-    table = pd.DataFrame({"rlnTomoName": [strip_rec(n) for n in names]}, dtype=object)
+    names = [strip_rec(n) for n in names]
+    groups = {name: i + 1 for i, name in enumerate(dict.fromkeys(names))}
+    sizes = {name: float(v) for name, v in zip(names, voxel_size)}
+    optics = pd.DataFrame(
+        {
+            "rlnOpticsGroup": list(groups.values()),
+            "rlnOpticsGroupName": [name or f"opticsGroup{i}" for name, i in groups.items()],
+            "rlnImagePixelSize": [sizes[name] for name in groups],
+        }
+    )
+    table = pd.DataFrame({"rlnTomoName": names}, dtype=object)
+    if pixel_coordinates:
+        table["rlnMicrographName"] = [f"{n}.tomostar" for n in names]
+    table["rlnOpticsGroup"] = [groups[n] for n in names]
     for axis in XYZ:
-        table[_CENTRED[axis]] = (picks[axis].to_numpy(dtype=float) - size[axis] / 2) * voxel_size
+        values = picks[axis].to_numpy(dtype=float)
+        if pixel_coordinates:
+            table[_PIXEL[axis]] = values
+        else:
+            table[_CENTRED[axis]] = (values - size[axis] / 2) * voxel_size
     score = picks["score"].to_numpy(dtype=float) if "score" in picks.columns else np.ones(len(picks))
     table["rlnAutopickFigureOfMerit"] = score
     with atomic_write(path) as tmp:
-        starfile.write({"particles": table}, tmp, float_format="%.6f")
+        starfile.write({"optics": optics, "particles": table}, tmp, float_format="%.6f")
     logger.debug("%s: wrote %d picks", path, len(table))
     return path
 
@@ -112,9 +145,9 @@ def read_picks_star(
     has_origin = all(label in particles.columns for label in _ORIGIN_ANGSTROM.values()) and bool(
         particles[list(_ORIGIN_ANGSTROM.values())].apply(pd.to_numeric, errors="coerce").abs().to_numpy().any()
     )
-    voxel_size = override
+    voxel_size: float | np.ndarray | None = override
     if centred or has_origin:
-        voxel_size = override if override is not None else _file_voxel_size(blocks, path)
+        voxel_size = override if override is not None else _file_voxel_size(blocks, particles, path)
     result = pd.DataFrame(index=particles.index)
     if centred:
         if volume_shape_zyx is None:
@@ -186,21 +219,35 @@ def _particle_block(blocks: dict[str, pd.DataFrame], path: Path) -> pd.DataFrame
     )
 
 
-def _file_voxel_size(blocks: dict[str, pd.DataFrame], path: Path) -> float:
-    """The one pixel size recorded in the file (particles block first, then any other block)."""
-    ordered = sorted(blocks.items(), key=lambda item: item[0] != "particles")
+def _file_voxel_size(blocks: dict[str, pd.DataFrame], particles: pd.DataFrame, path: Path) -> float | np.ndarray:
+    """The pixel size the file records for each particle: a particle column, else the optics
+    group of each row (``rlnOpticsGroup``), else the one value of any block."""
     for label in _PIXEL_SIZE_LABELS:
-        for name, block in ordered:
+        per_row = None
+        if label in particles.columns:
+            per_row, source = pd.to_numeric(particles[label], errors="coerce").to_numpy(dtype=float), "particles"
+        else:
+            for name, block in blocks.items():
+                if label in block.columns and "rlnOpticsGroup" in block.columns and "rlnOpticsGroup" in particles.columns:
+                    table = dict(zip(block["rlnOpticsGroup"].astype(str), pd.to_numeric(block[label], errors="coerce")))
+                    groups = particles["rlnOpticsGroup"].astype(str)
+                    unknown = sorted(set(groups) - set(table))
+                    if unknown:
+                        raise UnpickInputError(
+                            f"{path}: particles of optics group(s) {', '.join(unknown[:5])} have no {label} in data_{name}"
+                        )
+                    per_row, source = groups.map(table).to_numpy(dtype=float), f"data_{name} by rlnOpticsGroup"
+                    break
+        if per_row is not None:
+            if not (np.isfinite(per_row).all() and (per_row > 0).all()):
+                raise UnpickInputError(f"{path}: {label} ({source}) holds non-positive or missing pixel sizes")
+            _log_file_voxel_size(path, label, np.unique(per_row), source)
+            return per_row
+        for name, block in sorted(blocks.items(), key=lambda item: item[0] != "particles"):
             if label in block.columns:
                 values = np.unique(pd.to_numeric(block[label], errors="coerce").to_numpy(dtype=float))
                 if len(values) == 1 and np.isfinite(values[0]) and values[0] > 0:
-                    log = logger.warning if label == "rlnTomoTiltSeriesPixelSize" else logger.info
-                    log(
-                        "%s: voxel size %g Å from %s in data_%s%s", path, values[0], label, name,
-                        "; that is the tilt-series pixel size, the tomogram's voxel size only if it is unbinned: "
-                        "pass the voxel size (--voxel-size, voxel_size_angstrom) for a binned tomogram"
-                        if label == "rlnTomoTiltSeriesPixelSize" else "",
-                    )  # fmt: skip
+                    _log_file_voxel_size(path, label, values, f"data_{name}")
                     return float(values[0])
                 raise UnpickInputError(
                     f"{path}: {label} in data_{name} holds {len(values)} values ({values[:5]}), expected one "
@@ -210,6 +257,19 @@ def _file_voxel_size(blocks: dict[str, pd.DataFrame], path: Path) -> float:
         f"{path}: coordinates are in Å and the file records no pixel size ({', '.join(_PIXEL_SIZE_LABELS)}); "
         f"pass voxel_size_angstrom (--voxel-size) in Å"
     )
+
+
+def _log_file_voxel_size(path: Path, label: str, values: np.ndarray, source: str) -> None:
+    """INFO for the pixel size found, a WARNING when it is the tilt-series pixel size."""
+    shown = ", ".join(f"{v:g}" for v in values[:4])
+    if label == "rlnTomoTiltSeriesPixelSize":
+        logger.warning(
+            "%s: voxel size %s Å from %s in %s; that is the tilt-series pixel size, the tomogram's voxel size only "
+            "if it is unbinned: pass the voxel size (--voxel-size, voxel_size_angstrom) for a binned tomogram",
+            path, shown, label, source,
+        )  # fmt: skip
+    else:
+        logger.info("%s: voxel size %s Å from %s in %s", path, shown, label, source)
 
 
 def _numbers(block: pd.DataFrame, label: str, path: Path) -> pd.Series:

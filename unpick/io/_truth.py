@@ -19,7 +19,7 @@ from ._json import (
     write_picks_ndjson,
 )
 from ._names import strip_rec
-from ._star import read_picks_star, write_picks_star
+from ._star import RELION4_SUFFIX, read_picks_star, write_picks_star
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def write_picks(
     """Write a picks table in the format given by the suffix of ``path``.
 
     ``.csv``/``.tsv``: :func:`write_picks_csv`; ``.star``: :func:`write_picks_star` (needs
-    ``volume_shape_zyx``, (Z, Y, X) in voxels); ``.json``: :func:`write_picks_copick` with
+    ``volume_shape_zyx``, (Z, Y, X) in voxels; a name ending ``_relion4.star`` gets RELION 4 /
+    Warp pixel coordinates); ``.json``: :func:`write_picks_copick` with
     ``object_name``; ``.ndjson``: :func:`write_picks_ndjson`.
 
     Returns
@@ -54,7 +55,8 @@ def write_picks(
             raise UnpickInputError(
                 f"{path}: STAR output needs the tomogram size for centred coordinates; pass volume_shape_zyx"
             )
-        return write_picks_star(path, picks, volume_shape_zyx=volume_shape_zyx)
+        pixels = path.name.endswith(RELION4_SUFFIX)
+        return write_picks_star(path, picks, volume_shape_zyx=volume_shape_zyx, pixel_coordinates=pixels)
     if suffix == ".json":
         return write_picks_copick(path, picks, object_name=object_name)
     if suffix == ".ndjson":

@@ -18,7 +18,9 @@ from ._segment import Segmentation
 
 logger = logging.getLogger(__name__)
 
-PICK_FORMATS = {"csv": ".csv", "tsv": ".tsv", "star": ".star", "copick": ".json", "ndjson": ".ndjson"}
+PICK_FORMATS = {
+    "csv": ".csv", "tsv": ".tsv", "star": ".star", "relion4": "_relion4.star", "copick": ".json", "ndjson": ".ndjson",
+}  # fmt: skip
 JOB_FILE = "job.json"
 
 
