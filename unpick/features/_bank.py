@@ -140,14 +140,7 @@ class FeatureBank:
             else:
                 fill_magnitudes(tile, self._spec, out[:, y0:y1], xp=xp)
 
-        if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
-            raise UnpickInputError(f"n_threads: expected a positive integer or None (all cores), got {n_threads!r}")
-        threads = joblib.cpu_count() if n_threads is None else int(n_threads)
-        if backend.name == "cpu" and threads > 1 and len(tiles) > 1:
-            joblib.Parallel(n_jobs=threads, backend="threading")(joblib.delayed(fill)(y0, y1) for y0, y1 in tiles)
-        else:
-            for y0, y1 in tiles:
-                fill(y0, y1)
+        _run_tiles(fill, tiles, backend=backend, n_threads=n_threads)
         return out.reshape(-1, self.n_features)
 
     def linear_responses(
@@ -205,12 +198,7 @@ class FeatureBank:
                     xp.multiply(shifted, kernel[r], out=scratch)
                     tile += scratch
 
-        threads = joblib.cpu_count() if n_threads is None else int(n_threads)
-        if backend.name == "cpu" and threads > 1 and len(tiles) > 1:
-            joblib.Parallel(n_jobs=threads, backend="threading")(joblib.delayed(fill)(y0, y1) for y0, y1 in tiles)
-        else:
-            for y0, y1 in tiles:
-                fill(y0, y1)
+        _run_tiles(fill, tiles, backend=backend, n_threads=n_threads)
         return [out.reshape(-1) for out in outs]
 
     def _padded_slab(self, volume: Any, z0: int, z1: int, *, backend: Backend) -> Any:
@@ -268,6 +256,20 @@ class FeatureBank:
             else:
                 _magnitudes(neighbourhoods, kernels, out=out[rows])
         return out
+
+
+def _run_tiles(fill: Any, tiles: list[tuple[int, int]], *, backend: Backend, n_threads: int | None) -> None:
+    """``fill(y0, y1)`` for every tile: on CPU threads (``n_threads``, None: every core joblib
+    sees) when there are several tiles, else in turn. Tiles write disjoint outputs, so the result
+    does not depend on the thread count."""
+    if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
+        raise UnpickInputError(f"n_threads: expected a positive integer or None (all cores), got {n_threads!r}")
+    threads = joblib.cpu_count() if n_threads is None else int(n_threads)
+    if backend.name == "cpu" and threads > 1 and len(tiles) > 1:
+        joblib.Parallel(n_jobs=threads, backend="threading")(joblib.delayed(fill)(y0, y1) for y0, y1 in tiles)
+    else:
+        for y0, y1 in tiles:
+            fill(y0, y1)
 
 
 def _check_shape(volume: Any) -> None:
