@@ -297,3 +297,24 @@ def test_a_job_json_replays_its_run(tmp_path):
                  "--out", str(tmp_path / "c")]) == 0  # fmt: skip
     changed = json.loads((tmp_path / "c" / "TS_05" / "job.json").read_text())
     assert changed["config"]["seed"] == 4 and changed["workflows"] == ["fft-kmeans-cc"]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("fit_z_range: 5", "fit_z_range: expected a half-open range"),
+        ('fit_z_range: ["a", "b"]', "fit_z_range: expected a half-open range"),
+        ("cc: 7", "cc: expected a mapping of InstanceConfig options"),
+        ("gmm: null", "gmm: expected a mapping of ClusterConfig options"),
+        ("preprocess: {blur_sigma: '1.0'}", "blur_sigma: expected a number >= 0.0 voxels, got the text '1.0'"),
+    ],
+)
+def test_a_bad_config_file_is_one_clear_line_with_exit_2(tmp_path, yaml_text, message, capsys):
+    from unpick.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text + "\n")
+    with pytest.raises(UnpickInputError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        PickConfig.from_file(path)
+    assert main(["-q", "pick", str(tmp_path / "none.mrc"), "--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err

@@ -24,6 +24,8 @@ def _check_float(value: Any, name: str, *, minimum: float, strict: bool, unit: s
     """Return ``value`` as a finite float > ``minimum`` (``strict``) or >= ``minimum``."""
     relation = ">" if strict else ">="
     suffix = f" {unit}" if unit else ""
+    if isinstance(value, str):  # '1.0' in a YAML file is a string: say so rather than guess
+        raise UnpickInputError(f"{name}: expected a number {relation} {minimum}{suffix}, got the text {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError) as err:

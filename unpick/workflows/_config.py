@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from .._shared import StageConfig, UnpickInputError, check_int, check_positive
 from ..cluster import ClusterConfig
 from ..features import FeatureConfig, PreprocessConfig
@@ -15,11 +17,24 @@ GMM_SAMPLE_VOXELS = 50_000
 
 
 def _z_range_or_none(value, name: str):
+    """``value`` as ``(z0, z1)`` whole numbers with ``0 <= z0 < z1``, or None."""
     if value is None:
         return None
-    if len(value) != 2 or int(value[0]) >= int(value[1]) or int(value[0]) < 0:
-        raise UnpickInputError(f"{name}: expected a half-open range [z0, z1) with 0 <= z0 < z1, got {list(value)}")
+    ok = isinstance(value, (list, tuple)) and len(value) == 2
+    ok = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ok = ok and 0 <= value[0] < value[1]
+    if not ok:
+        raise UnpickInputError(
+            f"{name}: expected a half-open range [z0, z1) of two whole numbers with 0 <= z0 < z1, got {value!r}"
+        )
     return (int(value[0]), int(value[1]))
+
+
+#: The type of each nested stage config of PickConfig, checked before it is used.
+_NESTED = {
+    "preprocess": PreprocessConfig, "intensities": FeatureConfig, "fft": FeatureConfig, "gabor": FeatureConfig,
+    "kmeans": ClusterConfig, "gmm": ClusterConfig, "cc": InstanceConfig, "ws": InstanceConfig,
+}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +67,12 @@ class PickConfig(StageConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name, kind in _NESTED.items():
+            if not isinstance(getattr(self, name), kind):
+                raise UnpickInputError(
+                    f"{name}: expected a mapping of {kind.__name__} options (e.g. {name}: {{...}}), got "
+                    f"{getattr(self, name)!r}; leave it out for the defaults"
+                )
         object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
         for name in ("exclude_fiducials", "exclude_empty_slabs", "exclude_membranes"):
             if not isinstance(getattr(self, name), bool):
