@@ -408,3 +408,31 @@ def test_star_writes_multiple_tomograms(tmp_path):
     back = read_picks_star(write_picks_star(tmp_path / "p.star", picks, volume_shape_zyx=SHAPE),
                            voxel_size_angstrom=VOXEL, volume_shape_zyx=SHAPE)
     assert list(back["tomogram"]) == ["A", "A", "B", "B", "B"]
+
+
+def test_dynamo_table_known_answer_and_round_trip(tmp_path):
+    import dynamotable
+
+    path = write_picks(tmp_path / "p.tbl", _one_pick(), volume_shape_zyx=(40, 60, 100))
+    row = dynamotable.read(str(path)).iloc[0]
+    # Dynamo pixel centres are semi-integers from the corner of pixel [1, 1, 1]: unpick voxel 10 is at 10.5
+    assert (row["x"], row["y"], row["z"], row["cc"], row["apix"]) == (10.5, 20.5, 3.5, 0.75, 5.0)
+    back = read_truth(path)
+    np.testing.assert_allclose(_xyz(back), [[10, 20, 3]])
+    assert back["score"].tolist() == [0.75]
+    shifted = dynamotable.read(str(path)).assign(dx=1.25)  # refined shifts add to the position
+    dynamotable.write(shifted, str(tmp_path / "s.tbl"))
+    np.testing.assert_allclose(_xyz(read_truth(tmp_path / "s.tbl")), [[11.25, 20, 3]])
+
+
+def test_imod_point_list_known_answer_and_round_trip(tmp_path):
+    path = write_picks(tmp_path / "p_imod.txt", _one_pick(), volume_shape_zyx=(40, 60, 100))
+    # IMOD: x and y from the pixel corner (centre of pixel 0 at 0.5), z the section number
+    assert path.read_text() == "10.500 20.500 3.000\n"
+    np.testing.assert_allclose(_xyz(read_truth(path)), [[10, 20, 3]])
+    objects = tmp_path / "objects.txt"  # model2point -object: object contour x y z
+    objects.write_text("1 1 10.5 20.5 3.0\n1 2 11.5 21.5 4.0\n")
+    np.testing.assert_allclose(_xyz(read_truth(objects)), [[10, 20, 3], [11, 21, 4]])
+    (tmp_path / "bad.txt").write_text("1 2 3\n1 2 x\n")
+    with pytest.raises(UnpickInputError, match=r"bad.txt: line 2 is '1 2 x'; an IMOD point list has 3 to 5 numbers"):
+        read_truth(tmp_path / "bad.txt")

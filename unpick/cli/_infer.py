@@ -48,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="torch device (default: checkpoint's, auto)")
     parser.add_argument(
         "--formats", default="csv", metavar="LIST",
-        help="pick files to write: csv,tsv,star,relion4,copick (or json),ndjson (default: %(default)s)",
+        help="pick files to write: csv,tsv,star,relion4,copick (or json),ndjson,dynamo,imod (default: %(default)s)",
     )  # fmt: skip
     add_contaminant_options(parser)
     add_tta_option(parser)

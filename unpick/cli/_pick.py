@@ -79,7 +79,7 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         "--formats",
         default="csv",
         metavar="LIST",
-        help="pick files to write: csv,tsv,star (RELION 5),relion4 (RELION 4 / Warp pixels),copick,ndjson (default: %(default)s)",
+        help="pick files to write: csv,tsv,star (RELION 5),relion4 (RELION 4 / Warp pixels),copick,ndjson,dynamo (.tbl),imod (point list) (default: %(default)s)",
     )
     add_contaminant_options(parser)
     add_membrane_option(parser)
@@ -189,7 +189,7 @@ def format_list(text: str) -> tuple[str, ...]:
 
     formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))
     if not formats:
-        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, relion4, copick, ndjson")
+        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, relion4, copick, ndjson, dynamo, imod")
     for fmt in formats:
         check_choice(fmt, "--formats", tuple(PICK_FORMATS))
     return formats

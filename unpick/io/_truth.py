@@ -19,12 +19,20 @@ from ._json import (
     write_picks_ndjson,
 )
 from ._names import strip_rec
+from ._points import (
+    IMOD_SUFFIX,
+    is_point_list,
+    read_picks_dynamo,
+    read_picks_imod_points,
+    write_picks_dynamo,
+    write_picks_imod_points,
+)
 from ._star import RELION4_SUFFIX, read_picks_star, write_picks_star
 
 logger = logging.getLogger(__name__)
 
-PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson")
-TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl")
+PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson", ".tbl", IMOD_SUFFIX)
+TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl", ".tbl")
 
 
 def write_picks(
@@ -39,7 +47,8 @@ def write_picks(
     ``.csv``/``.tsv``: :func:`write_picks_csv`; ``.star``: :func:`write_picks_star` (needs
     ``volume_shape_zyx``, (Z, Y, X) in voxels; a name ending ``_relion4.star`` gets RELION 4 /
     Warp pixel coordinates); ``.json``: :func:`write_picks_copick` with
-    ``object_name``; ``.ndjson``: :func:`write_picks_ndjson`.
+    ``object_name``; ``.ndjson``: :func:`write_picks_ndjson`; ``.tbl``: :func:`write_picks_dynamo`;
+    a name ending ``_imod.txt``: :func:`write_picks_imod_points`.
 
     Returns
     -------
@@ -61,6 +70,10 @@ def write_picks(
         return write_picks_copick(path, picks, object_name=object_name)
     if suffix == ".ndjson":
         return write_picks_ndjson(path, picks)
+    if suffix == ".tbl":
+        return write_picks_dynamo(path, picks)
+    if path.name.endswith(IMOD_SUFFIX):
+        return write_picks_imod_points(path, picks)
     raise UnpickInputError(
         f"{path}: unknown picks format {suffix or '(no suffix)'!r}; expected one of {', '.join(PICKS_SUFFIXES)}"
     )
@@ -80,7 +93,9 @@ def read_truth(
     most points outside the tomogram is an error, and a few outside a WARNING, each naming how
     many and the likely cause (Å read as voxels, unbinned pixels).
 
-    ``.csv``/``.tsv``/``.txt``: :func:`read_picks_csv`; ``.star``: :func:`read_picks_star`;
+    ``.csv``/``.tsv``/``.txt``: :func:`read_picks_csv` (a ``.txt`` of bare numbers is an IMOD
+    point list, :func:`read_picks_imod_points`); ``.tbl``: :func:`read_picks_dynamo`;
+    ``.star``: :func:`read_picks_star`;
     ``.json``: :func:`read_picks_copick`; ``.ndjson``/``.jsonl``: :func:`read_picks_ndjson`.
 
     Parameters
@@ -107,8 +122,12 @@ def read_truth(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt"):
+    if suffix == ".txt" and path.is_file() and is_point_list(path):
+        truth = read_picks_imod_points(path)
+    elif suffix in (".csv", ".tsv", ".txt"):
         truth = read_picks_csv(path, voxel_size_angstrom=voxel_size_angstrom)
+    elif suffix == ".tbl":
+        truth = read_picks_dynamo(path)
     elif suffix == ".star":
         truth = read_picks_star(path, voxel_size_angstrom=voxel_size_angstrom, volume_shape_zyx=volume_shape_zyx)
     elif suffix == ".json":
