@@ -376,3 +376,24 @@ def test_pick_refuses_two_tomograms_with_one_name_before_any_work(tmp_path, caps
     assert "both map to the output folder 'TS'" in capsys.readouterr().err
     assert not out.exists()
 
+
+
+def test_name_replaces_the_file_stem_for_one_tomogram(tmp_path, capsys):
+    import json
+
+    from unpick.cli import main
+    from unpick.io import read_picks_csv
+    from unpick.synthetic import SimulationConfig, simulate_tomogram
+
+    volume = simulate_tomogram(SimulationConfig(shape_zyx=(24, 48, 48), n_particles=4, seed=1)).volume
+    src = write_mrc(tmp_path / "rec_0001.mrc", volume, voxel_size_angstrom=10.0)
+    out = tmp_path / "out"
+    base = ["-q", "pick", "--no-report", "--no-masks", "-w", "intensities-gmm-cc", "--out", str(out)]
+    assert main([*base, str(src), "--name", "TS_99"]) == 0
+    assert json.loads((out / "TS_99" / "job.json").read_text())["tomogram"] == "TS_99"
+    picks = read_picks_csv(out / "TS_99" / "picks" / "intensities-gmm-cc.csv")
+    assert set(picks["tomogram"]) <= {"TS_99"}
+    assert main([*base, str(src), str(src), "--name", "TS_99"]) == 2
+    assert "names one tomogram, got 2" in capsys.readouterr().err
+    assert main([*base, str(src), "--name", "../up"]) == 2
+    assert "cannot name a tomogram" in capsys.readouterr().err

@@ -25,6 +25,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_copick_options(parser)
     add_progress_option(parser)
     parser.add_argument("--out", default="unpick-picks", metavar="DIR", help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--name", metavar="NAME",
+        help="tomogram name (output folder, rlnTomoName) instead of the file stem; one tomogram only",
+    )  # fmt: skip
     parser.set_defaults(run=run)
     return parser
 
@@ -196,6 +200,7 @@ def format_list(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._shared import UnpickInputError
     from ..workflows import run_pick
 
     config = config_from_args(args)
@@ -203,7 +208,10 @@ def run(args: argparse.Namespace) -> int:
     target = copick_target(args)
     paths = [t.path for t in copick] if copick is not None else args.tomograms
     runs = [t.run for t in copick] if copick is not None else [None] * len(paths)
-    check_distinct_names(paths)
+    if args.name is not None and len(paths) != 1:
+        raise UnpickInputError(f"--name {args.name}: names one tomogram, got {len(paths)}; pick them one by one")
+    if args.name is None:
+        check_distinct_names(paths)
     formats = format_list(args.formats)
     for path, copick_run in zip(paths, runs):
         outcome = run_pick(
@@ -217,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             write_masks=not args.no_masks,
             report=not args.no_report,
             progress=show_progress(args),
+            name=args.name,
         )
         if target is not None:
             for workflow, picks in outcome.result.picks.items():

@@ -24,7 +24,7 @@ from ._json import (
     write_picks_ndjson,
 )
 from ._mrc import Tomogram, read_tomogram, write_mrc
-from ._names import tomogram_name
+from ._names import check_tomogram_name, tomogram_name
 from ._points import read_picks_dynamo, read_picks_imod_points, write_picks_dynamo, write_picks_imod_points
 from ._star import read_picks_star, write_picks_star
 from ._truth import read_truth, write_picks
@@ -35,6 +35,7 @@ __all__ = [
     "CopickTomogram",
     "Tomogram",
     "atomic_write",
+    "check_tomogram_name",
     "copick_name",
     "copick_object_name",
     "copick_tomograms",

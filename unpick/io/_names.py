@@ -45,6 +45,17 @@ def tomogram_name(path: str | os.PathLike) -> str:
     )
 
 
+def check_tomogram_name(name: str, *, option: str = "--name") -> str:
+    """``name`` when it can be a tomogram name (one folder inside ``--out``: not empty, not only
+    dots, no path separator), else an error naming ``option``."""
+    if not isinstance(name, str) or not _is_folder_name(name):
+        raise UnpickInputError(
+            f"{option}: {name!r} cannot name a tomogram (its output folder); use letters, digits, '_', '-' or '.', "
+            f"e.g. TS_01"
+        )
+    return name
+
+
 def _is_folder_name(name: str) -> bool:
     """A name that is one folder inside ``--out``: not empty, not ``.``/``..``, no separator."""
     return bool(name.strip(".")) and os.sep not in name and (os.altsep is None or os.altsep not in name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._shared import UnpickInputError, check_choice
-from ..io import read_tomogram, write_mrc, write_picks
+from ..io import check_tomogram_name, read_tomogram, write_mrc, write_picks
 from ._config import PickConfig
 from ._names import DEFAULT_WORKFLOW, parse_selection
 from ._files import write_json, write_picks_report
@@ -49,10 +50,13 @@ def run_pick(
     write_masks: bool = True,
     report: bool = True,
     progress: bool = True,
+    name: str | None = None,
 ) -> PickRun:
     """Pick one tomogram file and write ``out_dir/<name>/{picks/,masks/,report.png,job.json}``.
 
     ``report`` draws the picks of the first workflow over orthogonal slabs (``report.png``).
+    ``name`` replaces the tomogram's name (the file stem, ``tomogram_name``): the output folder,
+    the ``tomogram`` column of the picks and ``rlnTomoName`` of STAR files.
 
     Every file is written atomically and ``job.json`` last, so a folder without it is unfinished;
     an earlier ``job.json`` is removed first, so a failed re-run never looks complete, and the
@@ -74,6 +78,8 @@ def run_pick(
         tomogram.voxel_size_angstrom,
         tomogram.voxel_size_source,
     )
+    if name is not None:
+        tomogram = dataclasses.replace(tomogram, name=check_tomogram_name(name))
     target = Path(out_dir) / tomogram.name
     try:
         target.mkdir(parents=True, exist_ok=True)
