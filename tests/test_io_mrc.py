@@ -204,12 +204,16 @@ def test_header_declaring_huge_volume_is_reported_not_allocated(tmp_path, mmap):
         read_tomogram(path, mmap=mmap)
 
 
-def test_wrong_map_id(tmp_path):
+def test_a_missing_map_id_reads_with_a_warning_when_the_sizes_agree(tmp_path, caplog):
     path = write_mrc(tmp_path / "id.mrc", _volume(), voxel_size_angstrom=5)
     raw = bytearray(path.read_bytes())
-    raw[208:212] = b"JUNK"
+    raw[208:212] = b"\0\0\0\0"  # an older writer that left the ID out; mrcfile's permissive mode reads it
     path.write_bytes(bytes(raw))
-    with pytest.raises(UnpickInputError, match=r"not an MRC file \(map ID b'JUNK'"):
+    with caplog.at_level(logging.WARNING, logger="unpick.io"):
+        np.testing.assert_array_equal(read_tomogram(path).data, _volume())
+    assert "no MRC map ID" in caplog.text
+    path.write_bytes(bytes(raw[:-100]))  # no ID and a size the header does not explain: not an MRC file
+    with pytest.raises(UnpickInputError, match=r"not an MRC file \(map ID b'\\x00"):
         read_tomogram(path)
 
 

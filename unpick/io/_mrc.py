@@ -184,14 +184,38 @@ def _read_mrc(path: Path, *, n_bytes: int, use_mmap: bool) -> tuple[np.ndarray, 
 
 
 def _check_map_id(path: Path) -> None:
-    """Reject files without the MRC map ID before mrcfile parses (possibly huge) garbage dimensions."""
+    """Reject files without the MRC map ID before mrcfile parses (possibly huge) garbage dimensions,
+    unless the header's dimensions and mode account for the file size exactly (an older MRC
+    writer that left the ID out, which mrcfile's permissive mode reads): then a WARNING."""
     with open(path, "rb") as handle:
-        map_id = handle.read(_HEADER_BYTES)[_MAP_ID_OFFSET : _MAP_ID_OFFSET + 4]
+        header = handle.read(_HEADER_BYTES)
+    map_id = header[_MAP_ID_OFFSET : _MAP_ID_OFFSET + 4]
+    if map_id != b"MAP " and _sizes_agree(header, path.stat().st_size):
+        logger.warning(
+            "%s: no MRC map ID (b'MAP ') in the header, but its dimensions and mode match the file size; reading it "
+            "as MRC (rewrite it with a current tool to silence this)", path,
+        )  # fmt: skip
+        return
     if map_id != b"MAP ":
         raise UnpickInputError(
             f"{path}: not an MRC file (map ID {map_id!r}, expected b'MAP '); the file is another "
             f"format or corrupt: convert it to MRC or write it again"
         )
+
+
+def _sizes_agree(header: bytes, n_bytes: int) -> bool:
+    """True when a little-endian header's nx, ny, nz, mode and extended-header size give exactly ``n_bytes``."""
+    if len(header) < _HEADER_BYTES:
+        return False
+    nx, ny, nz, mode = np.frombuffer(header[:16], dtype="<i4")
+    nsymbt = int(np.frombuffer(header[92:96], dtype="<i4")[0])
+    try:
+        itemsize = mrcfile.utils.dtype_from_mode(int(mode)).itemsize
+    except ValueError:
+        return False
+    if min(nx, ny, nz) <= 0 or nsymbt < 0:
+        return False
+    return _HEADER_BYTES + nsymbt + int(nx) * int(ny) * int(nz) * itemsize == n_bytes
 
 
 def _data_problem(header: np.recarray, n_bytes: int, caught: list) -> str:
