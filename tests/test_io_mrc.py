@@ -401,3 +401,20 @@ def test_name_replaces_the_file_stem_for_one_tomogram(tmp_path, capsys):
     assert "names one tomogram, got 2" in capsys.readouterr().err
     assert main([*base, str(src), "--name", "../up"]) == 2
     assert "cannot name a tomogram" in capsys.readouterr().err
+
+
+def test_imod_mode_0_bytes_are_unsigned_unless_flagged_signed(tmp_path):
+    values = np.tile(np.array([0, 100, 200, 255], dtype=np.uint8), (6, 6, 2))  # 6 x 6 x 8
+
+    def imod_file(name: str, flags: int) -> os.PathLike:
+        path = tmp_path / name
+        with mrcfile.new(path) as mrc:
+            mrc.set_data(values.view(np.int8))
+        raw = bytearray(path.read_bytes())
+        raw[152:160] = np.array([_mrc.IMOD_STAMP, flags], dtype="<i4").tobytes()
+        path.write_bytes(bytes(raw))
+        return path
+
+    np.testing.assert_array_equal(read_tomogram(imod_file("u.mrc", 0), voxel_size_angstrom=10).data, values)
+    signed = read_tomogram(imod_file("s.mrc", 1), voxel_size_angstrom=10).data
+    np.testing.assert_array_equal(signed, values.view(np.int8))  # the flag says signed: -56 stays -56

@@ -173,6 +173,9 @@ def _read_mrc(path: Path, *, n_bytes: int, use_mmap: bool) -> tuple[np.ndarray, 
             f"{path}: holds complex data ({data.dtype}), expected a real-valued tomogram; pass the "
             f"real-space reconstruction"
         )
+    if data.dtype == np.int8 and _imod_unsigned_bytes(path):
+        logger.info("%s: IMOD mode-0 file without its signed-bytes flag: reading the bytes as unsigned (0-255)", path)
+        data = np.asarray(data).view(np.uint8)
     if data.dtype != np.float32 or not data.dtype.isnative:
         logger.debug("%s: casting %s data to float32", path, data.dtype)
         data = np.asarray(data).astype(np.float32)  # a plain in-memory array, not a memmap subclass
@@ -201,6 +204,19 @@ def _check_map_id(path: Path) -> None:
             f"{path}: not an MRC file (map ID {map_id!r}, expected b'MAP '); the file is another "
             f"format or corrupt: convert it to MRC or write it again"
         )
+
+
+#: IMOD marks its files with this stamp (header bytes 152-155); bit 0 of its flags (156-159) means signed bytes.
+IMOD_STAMP = 1146047817
+
+
+def _imod_unsigned_bytes(path: Path) -> bool:
+    """True for an IMOD file (its stamp in the header) whose flags do not mark bytes as signed: IMOD
+    writes mode 0 as unsigned bytes, which MRC2014 and mrcfile read as signed int8."""
+    with open(path, "rb") as handle:
+        header = handle.read(_HEADER_BYTES)
+    stamp, flags = np.frombuffer(header[152:160], dtype="<i4")
+    return int(stamp) == IMOD_STAMP and not int(flags) & 1
 
 
 def _sizes_agree(header: bytes, n_bytes: int) -> bool:
