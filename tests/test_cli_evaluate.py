@@ -112,3 +112,23 @@ def test_evaluate_needs_a_voxel_size(files, capsys):
     assert main(["evaluate", str(bare), "--truth", str(files["truth"])]) == 2
     assert "give --voxel-size" in capsys.readouterr().err
     assert main(["evaluate", str(bare), "--truth", str(files["truth"]), "--voxel-size", "10"]) == 0
+
+
+def test_metric_czii_is_fbeta_4_within_half_the_particle_radius(files, capsys):
+    truth = pd.read_csv(files["truth"]).assign(radius_angstrom=[20.0, 20.0, 8.0, 8.0, 8.0])
+    truth.to_csv(files["truth"], index=False)
+    near = files["run"] / "picks" / "near.csv"  # 0.87 voxel = 8.7 Å off: within 10 Å for the large, not 4 Å
+    write_picks_csv(near, make_picks(CENTRES + 0.5, voxel_size_angstrom=10.0, workflow="near"))
+    czii = files["tmp"] / "czii"
+    assert main(["-q", "evaluate", str(near), "--truth", str(files["truth"]), "--metric", "czii",
+                 "--out", str(czii)]) == 0  # fmt: skip
+    row = pd.read_csv(f"{czii}.csv").iloc[0]
+    assert (row["tp"], row["fp"], row["fn"]) == (2, 3, 3)  # only the two large particles are hit
+    precision, recall = 2 / 5, 2 / 5
+    assert row["fbeta"] == pytest.approx(17 * precision * recall / (16 * precision + recall))
+    explicit = files["tmp"] / "explicit"
+    assert main(["-q", "evaluate", str(near), "--truth", str(files["truth"]), "--beta", "4",
+                 "--match-radius-fraction", "0.5", "--out", str(explicit)]) == 0  # fmt: skip
+    assert pd.read_csv(f"{explicit}.csv").iloc[0]["fbeta"] == row["fbeta"]
+    assert main(["-q", "evaluate", str(near), "--truth", str(files["truth"]), "--metric", "czii", "--beta", "2"]) == 2
+    assert "--metric czii sets beta 4" in capsys.readouterr().err

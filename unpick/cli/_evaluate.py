@@ -55,6 +55,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--beta", type=float, default=1.0, metavar="B", help="F-beta weight, > 1 favours recall (default: %(default)s)"
     )
     parser.add_argument(
+        "--metric", choices=("f1", "czii"), default="f1",
+        help="f1 (default), or czii: the CZII challenge's F-beta with beta 4, a pick matching a particle within "
+        "half its radius (truth radius_angstrom, else --particle-radius), one-to-one and over all classes; the "
+        "table is sorted by it",
+    )  # fmt: skip
+    parser.add_argument(
         "--classes", metavar="A,B", help="score only these truth classes (incomplete annotation: read relative recall)"
     )
     parser.add_argument(
@@ -126,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import evaluate, io
     from ..workflows._files import write_evaluation
 
+    apply_metric(args)
     copick = copick_inputs(args, args.picks)
     if copick is not None:
         return run_copick(args, copick)
@@ -170,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, z_range=args.z_slab,
         classes=classes, beta=args.beta, n_random_draws=args.random_draws, rng=args.seed,
     )  # fmt: skip
-    metric = "relative_recall" if classes and tomogram is not None else "f1"
+    metric = "relative_recall" if classes and tomogram is not None else "fbeta" if args.metric == "czii" else "f1"
     line = evaluate.verdict(table, metric=metric)
     print(evaluate.format_table(table, sort_by=metric))
     if tomogram is None:
@@ -189,6 +196,25 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"wrote {csv_path} and {json_path}")
     return 0
+
+
+#: The CZII CryoET Object Identification challenge's F-beta (beta 4) and hit radius (half the particle radius);
+#: here class-agnostic and one-to-one (the scorer itself, per class and weighted: unpick.evaluate.czii_score).
+CZII_BETA, CZII_RADIUS_FRACTION = 4.0, 0.5
+
+
+def apply_metric(args: argparse.Namespace) -> None:
+    """``--metric czii`` sets beta 4 and matching within half the particle radius (from the
+    truth's ``radius_angstrom``, else ``--particle-radius``); a clashing --beta/--match-radius is an error."""
+    if args.metric != "czii":
+        return
+    if args.beta != 1.0 or args.match_radius is not None or args.match_radius_fraction is not None:
+        raise UnpickInputError("--metric czii sets beta 4 and the match radius itself; drop --beta and --match-radius*")
+    args.beta = CZII_BETA
+    if args.particle_radius is not None:
+        args.match_radius = CZII_RADIUS_FRACTION * args.particle_radius
+    else:
+        args.match_radius_fraction = CZII_RADIUS_FRACTION
 
 
 def run_copick(args: argparse.Namespace, tomograms) -> int:
@@ -226,8 +252,9 @@ def run_copick(args: argparse.Namespace, tomograms) -> int:
             n_random_draws=args.random_draws, rng=args.seed,
         )  # fmt: skip
         print(f"copick run {item.run} ({item.tomo_type}@{item.voxel_size_angstrom:g} Å), truth {args.copick_truth_user}:")
-        print(evaluate.format_table(table, sort_by="f1"))
-        print(evaluate.verdict(table, metric="f1"))
+        metric = "fbeta" if args.metric == "czii" else "f1"
+        print(evaluate.format_table(table, sort_by=metric))
+        print(evaluate.verdict(table, metric=metric))
         tables.append(table.assign(run=item.run))
     if args.out:
         settings = {
