@@ -99,3 +99,23 @@ def test_origins_in_rotated_subtomogram_frames_are_refused_and_the_tilt_series_p
     with caplog.at_level(logging.WARNING, logger="unpick.io"):
         read_truth(plain, volume_shape_zyx=SHAPE)
     assert "tilt-series pixel size" in caplog.text
+
+
+def test_truth_in_voxels_of_another_spacing_is_rescaled(tmp_path, capsys):
+    points = truth_points()
+    portal = tmp_path / "portal.ndjson"  # CZ portal annotations at a 2.5 Å voxel spacing (4x finer)
+    portal.write_text("".join(
+        f'{{"type": "point", "location": {{"x": {x * 4}, "y": {y * 4}, "z": {z * 4}}}}}\n'
+        for x, y, z in points.to_numpy()
+    ))  # fmt: skip
+    with pytest.raises(UnpickInputError, match="binned 4x less"):
+        read_truth(portal, voxel_size_angstrom=VOXEL, volume_shape_zyx=SHAPE)
+    back = read_truth(portal, voxel_size_angstrom=VOXEL, volume_shape_zyx=SHAPE, coordinates_voxel_size_angstrom=2.5)
+    np.testing.assert_allclose(back[["x", "y", "z"]], points)
+    tomo = write_mrc(tmp_path / "TS.mrc", np.zeros(SHAPE, np.float32) + np.arange(SHAPE[2], dtype=np.float32),
+                     voxel_size_angstrom=VOXEL)  # fmt: skip
+    picks = tmp_path / "picks.csv"
+    points.assign(score=1.0).to_csv(picks, index=False)
+    assert main(["-q", "evaluate", str(picks), "--truth", str(portal), "--tomogram", str(tomo),
+                 "--truth-voxel-size", "2.5", "--random-draws", "2", "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    assert pd.read_csv(tmp_path / "s.csv").set_index("workflow").loc["picks", "f1"] == 1.0

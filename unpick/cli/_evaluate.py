@@ -28,6 +28,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--truth", metavar="FILE", help="ground truth (CSV/TSV/STAR/copick JSON/ndjson), x/y/z (or --copick-truth-user)"
     )
     parser.add_argument(
+        "--truth-voxel-size", type=float, metavar="Å",
+        help="voxel size the truth's voxel coordinates refer to when not the tomogram's (a CZ portal ndjson at its "
+        "annotation's voxel spacing, an unbinned tomogram's picks): they are rescaled",
+    )  # fmt: skip
+    parser.add_argument(
         "--tomogram",
         metavar="TOMO.mrc",
         help="the tomogram: region shape for relative recall and input of the baselines",
@@ -156,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
     if voxel is None:
         voxel = _voxel_size_from_picks(picks)
     name = tomogram.name if tomogram is not None else _tomogram_of_picks(picks)
-    truth = io.read_truth(args.truth, voxel_size_angstrom=voxel, volume_shape_zyx=shape, tomogram=name)
+    truth = io.read_truth(
+        args.truth, voxel_size_angstrom=voxel, volume_shape_zyx=shape, tomogram=name,
+        coordinates_voxel_size_angstrom=args.truth_voxel_size,
+    )  # fmt: skip
     if len(truth) == 0:
         raise UnpickInputError(f"{args.truth}: holds no points; a ground truth needs at least one particle")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._shared import UnpickInputError
+from .._shared import UnpickInputError, check_positive
 from ._csv import read_picks_csv, write_picks_csv
 from ._json import (
     read_picks_copick,
@@ -86,6 +86,7 @@ def read_truth(
     volume_shape_zyx: tuple[int, int, int] | None = None,
     classes: Sequence[str] | None = None,
     tomogram: str | None = None,
+    coordinates_voxel_size_angstrom: float | None = None,
 ) -> pd.DataFrame:
     """Read ground-truth (or picked) coordinates in the format given by the suffix of ``path``.
 
@@ -109,6 +110,10 @@ def read_truth(
     classes : sequence of str, optional
         Keep only rows whose ``class`` is one of these; a class absent from the file is an error
         listing the classes present.
+    coordinates_voxel_size_angstrom : float, optional
+        The voxel size (Å) the file's voxel coordinates refer to, when not the tomogram's (a CZ
+        portal ndjson at its annotation's voxel spacing, picks of an unbinned tomogram): they
+        are rescaled to ``voxel_size_angstrom``, which is then required.
     tomogram : str, optional
         The tomogram scored: a file holding several tomograms (``rlnTomoName``, a ``tomogram``
         column; a data set's ``particles.star``) keeps only its rows (a leading ``rec_`` is
@@ -139,6 +144,8 @@ def read_truth(
             f"{path}: unknown ground-truth format {suffix or '(no suffix)'!r}; "
             f"expected one of {', '.join(TRUTH_SUFFIXES)}"
         )
+    if coordinates_voxel_size_angstrom is not None:
+        truth = _rescale(truth, coordinates_voxel_size_angstrom, voxel_size_angstrom, path)
     if tomogram is not None:
         truth = _select_tomogram(truth, tomogram, path)
     if classes is not None:
@@ -196,6 +203,17 @@ def _likely_frame(xyz: np.ndarray, size: np.ndarray, voxel_size: float | None) -
     if np.any(xyz < -0.5 - FRAME_MARGIN_VOXELS) and np.all(np.abs(xyz) <= size):
         return "some are negative: coordinates centred on the tomogram (RELION 5)? use a STAR file with rlnCenteredCoordinate*Angst"
     return ""
+
+
+def _rescale(truth: pd.DataFrame, source: float, target: float | None, path: Path) -> pd.DataFrame:
+    """Voxel coordinates at ``source`` Å per voxel as voxels of ``target`` Å (centres stay centres:
+    voxel 0 of both is the volume corner's centre)."""
+    source = check_positive(source, "coordinates voxel size", unit="Å")
+    if target is None:
+        raise UnpickInputError(f"{path}: rescaling coordinates from {source:g} Å voxels needs the tomogram's voxel size")
+    factor = source / check_positive(target, "voxel_size_angstrom", unit="Å")
+    logger.info("%s: coordinates in %g Å voxels scaled by %.4g to the tomogram's %g Å voxels", path, source, factor, target)
+    return truth.assign(**{axis: truth[axis] * factor for axis in ("x", "y", "z")})
 
 
 def _select_tomogram(truth: pd.DataFrame, tomogram: str, path: Path) -> pd.DataFrame:
