@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -436,3 +437,21 @@ def test_imod_point_list_known_answer_and_round_trip(tmp_path):
     (tmp_path / "bad.txt").write_text("1 2 3\n1 2 x\n")
     with pytest.raises(UnpickInputError, match=r"bad.txt: line 2 is '1 2 x'; an IMOD point list has 3 to 5 numbers"):
         read_truth(tmp_path / "bad.txt")
+
+
+def test_imod_model_round_trip_through_imodmodel(tmp_path):
+    imodmodel = pytest.importorskip("imodmodel")
+    picks = _picks(n=4)
+    path = write_picks(tmp_path / "p.mod", picks, volume_shape_zyx=SHAPE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # imodmodel 0.1 on pydantic 2
+        raw = imodmodel.read(path)
+    np.testing.assert_allclose(raw[["x", "y", "z"]].to_numpy(), _xyz(picks) + [0.5, 0.5, 0.0], atol=1e-4)
+    np.testing.assert_allclose(_xyz(read_truth(path)), _xyz(picks), atol=1e-4)
+    two = pd.DataFrame({"object_id": [0, 1], "contour_id": [0, 0], "x": [10.5, 30.5], "y": [20.5, 5.5], "z": [3.0, 7.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        imodmodel.write(two, tmp_path / "two.mod")
+    back = read_truth(tmp_path / "two.mod")
+    np.testing.assert_allclose(_xyz(back), [[10, 20, 3], [30, 5, 7]], atol=1e-4)
+    assert list(back["class"]) == ["0", "1"]

@@ -83,7 +83,7 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         "--formats",
         default="csv",
         metavar="LIST",
-        help="pick files to write: csv,tsv,star (RELION 5),relion4 (RELION 4 / Warp pixels),copick,ndjson,dynamo (.tbl),imod (point list) (default: %(default)s)",
+        help="pick files to write: csv,tsv,star (RELION 5),relion4 (RELION 4 / Warp pixels),copick,ndjson,dynamo (.tbl),imod (.mod) (default: %(default)s)",
     )
     add_contaminant_options(parser)
     add_membrane_option(parser)

@@ -1,5 +1,5 @@
 """Reading tomograms (MRC, OME-Zarr / Zarr) and writing them (MRC); reading and writing picks and
-ground truth (CSV, TSV, STAR, copick JSON, ndjson, Dynamo .tbl, IMOD point lists); tomograms and picks of copick projects.
+ground truth (CSV, TSV, STAR, copick JSON, ndjson, Dynamo .tbl, IMOD models and point lists); tomograms and picks of copick projects.
 
 Coordinates in every table returned or accepted here are ``x, y, z`` in voxels (floats); voxel
 ``[iz, iy, ix]`` has its centre at ``(ix, iy, iz)``. Every writer is atomic (:func:`atomic_write`).
@@ -25,7 +25,14 @@ from ._json import (
 )
 from ._mrc import Tomogram, read_tomogram, write_mrc
 from ._names import check_tomogram_name, tomogram_name
-from ._points import read_picks_dynamo, read_picks_imod_points, write_picks_dynamo, write_picks_imod_points
+from ._points import (
+    read_picks_dynamo,
+    read_picks_imod_model,
+    read_picks_imod_points,
+    write_picks_dynamo,
+    write_picks_imod_model,
+    write_picks_imod_points,
+)
 from ._star import read_picks_star, write_picks_star
 from ._truth import read_truth, write_picks
 from ._zarr import is_zarr
@@ -44,6 +51,7 @@ __all__ = [
     "read_picks_copick",
     "read_picks_csv",
     "read_picks_dynamo",
+    "read_picks_imod_model",
     "read_picks_imod_points",
     "read_picks_ndjson",
     "read_picks_star",
@@ -57,6 +65,7 @@ __all__ = [
     "write_picks_copick",
     "write_picks_csv",
     "write_picks_dynamo",
+    "write_picks_imod_model",
     "write_picks_imod_points",
     "write_picks_ndjson",
     "write_picks_star",

@@ -1,5 +1,6 @@
 """Picks as the point lists of other tomography tools: Dynamo tables (``.tbl``, through
-``dynamotable``) and IMOD model2point text (``x y z`` per line).
+``dynamotable``), IMOD models (``.mod``, through ``imodmodel``) and IMOD model2point text
+(``x y z`` per line).
 
 Both count pixels from the corner of the first one, so unpick's voxel centres (voxel ``[iz, iy,
 ix]`` at ``(ix, iy, iz)``) move by half a pixel: a Dynamo table holds ``x + 0.5`` on all three
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,50 @@ def write_picks_imod_points(path: str | os.PathLike, picks: pd.DataFrame) -> Pat
             handle.write(f"{x:.3f} {y:.3f} {z:.3f}\n")
     logger.debug("%s: wrote %d IMOD points", path, len(picks))
     return path
+
+
+def write_picks_imod_model(path: str | os.PathLike, picks: pd.DataFrame) -> Path:
+    """Write picks as an IMOD model (``.mod``) of scattered points, one contour per pick, with
+    ``imodmodel`` (``pip install 'unpick[imod]'``), atomically; coordinates as ``write_picks_imod_points``."""
+    imodmodel = _imodmodel(path)
+    path = Path(path)
+    picks = check_picks(picks, need_voxel_size=False)
+    xyz = picks[list(XYZ)].to_numpy(dtype=float) + IMOD_OFFSET
+    table = pd.DataFrame({"object_id": 0, "contour_id": np.arange(len(picks)), "x": xyz[:, 0], "y": xyz[:, 1],
+                          "z": xyz[:, 2]})  # fmt: skip
+    with atomic_write(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # imodmodel 0.1 calls pydantic's deprecated dict()
+        imodmodel.write(table, tmp)
+    logger.debug("%s: wrote %d IMOD model points", path, len(picks))
+    return path
+
+
+def read_picks_imod_model(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the points of an IMOD model (``.mod``, every object and contour) with ``imodmodel``,
+    in unpick voxels (IMOD x, y - 0.5; z as is); ``class`` is the object number when there are several."""
+    imodmodel = _imodmodel(path)
+    path = require_file(path, what="IMOD model")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # imodmodel 0.1 on pydantic 2
+            table = imodmodel.read(path)
+    except Exception as err:  # imodmodel raises struct and value errors for a non-model
+        raise UnpickInputError(f"{path}: cannot read as an IMOD model ({type(err).__name__}: {err})") from err
+    frame = pd.DataFrame(table[list(XYZ)].to_numpy(dtype=float) - IMOD_OFFSET, columns=list(XYZ))
+    if "object_id" in table.columns and table["object_id"].nunique() > 1:
+        frame["class"] = table["object_id"].astype(int).astype(str).to_numpy()
+    return finish_table(frame, path, source="IMOD model")
+
+
+def _imodmodel(path: str | os.PathLike):
+    try:
+        import imodmodel
+    except ImportError as err:
+        raise UnpickInputError(
+            f"{path}: IMOD models need the imodmodel package; pip install 'unpick[imod]', or convert the model "
+            f"with model2point and pass the text file"
+        ) from err
+    return imodmodel
 
 
 def is_point_list(path: str | os.PathLike) -> bool:

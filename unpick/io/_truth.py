@@ -23,16 +23,18 @@ from ._points import (
     IMOD_SUFFIX,
     is_point_list,
     read_picks_dynamo,
+    read_picks_imod_model,
     read_picks_imod_points,
     write_picks_dynamo,
+    write_picks_imod_model,
     write_picks_imod_points,
 )
 from ._star import RELION4_SUFFIX, read_picks_star, write_picks_star
 
 logger = logging.getLogger(__name__)
 
-PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson", ".tbl", IMOD_SUFFIX)
-TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl", ".tbl")
+PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson", ".tbl", ".mod", IMOD_SUFFIX)
+TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl", ".tbl", ".mod")
 
 
 def write_picks(
@@ -48,7 +50,7 @@ def write_picks(
     ``volume_shape_zyx``, (Z, Y, X) in voxels; a name ending ``_relion4.star`` gets RELION 4 /
     Warp pixel coordinates); ``.json``: :func:`write_picks_copick` with
     ``object_name``; ``.ndjson``: :func:`write_picks_ndjson`; ``.tbl``: :func:`write_picks_dynamo`;
-    a name ending ``_imod.txt``: :func:`write_picks_imod_points`.
+    ``.mod``: :func:`write_picks_imod_model`; a name ending ``_imod.txt``: :func:`write_picks_imod_points`.
 
     Returns
     -------
@@ -72,6 +74,8 @@ def write_picks(
         return write_picks_ndjson(path, picks)
     if suffix == ".tbl":
         return write_picks_dynamo(path, picks)
+    if suffix == ".mod":
+        return write_picks_imod_model(path, picks)
     if path.name.endswith(IMOD_SUFFIX):
         return write_picks_imod_points(path, picks)
     raise UnpickInputError(
@@ -96,7 +100,7 @@ def read_truth(
 
     ``.csv``/``.tsv``/``.txt``: :func:`read_picks_csv` (a ``.txt`` of bare numbers is an IMOD
     point list, :func:`read_picks_imod_points`); ``.tbl``: :func:`read_picks_dynamo`;
-    ``.star``: :func:`read_picks_star`;
+    ``.mod``: :func:`read_picks_imod_model`; ``.star``: :func:`read_picks_star`;
     ``.json``: :func:`read_picks_copick`; ``.ndjson``/``.jsonl``: :func:`read_picks_ndjson`.
 
     Parameters
@@ -133,6 +137,8 @@ def read_truth(
         truth = read_picks_csv(path, voxel_size_angstrom=voxel_size_angstrom)
     elif suffix == ".tbl":
         truth = read_picks_dynamo(path)
+    elif suffix == ".mod":
+        truth = read_picks_imod_model(path)
     elif suffix == ".star":
         truth = read_picks_star(path, voxel_size_angstrom=voxel_size_angstrom, volume_shape_zyx=volume_shape_zyx)
     elif suffix == ".json":

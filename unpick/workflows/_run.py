@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 PICK_FORMATS = {
     "csv": ".csv", "tsv": ".tsv", "star": ".star", "relion4": "_relion4.star", "copick": ".json", "ndjson": ".ndjson",
-    "dynamo": ".tbl", "imod": "_imod.txt",
+    "dynamo": ".tbl", "imod": ".mod",
 }  # fmt: skip
 JOB_FILE = "job.json"
 
