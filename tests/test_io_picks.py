@@ -434,6 +434,8 @@ def test_imod_point_list_known_answer_and_round_trip(tmp_path):
     objects = tmp_path / "objects.txt"  # model2point -object: object contour x y z
     objects.write_text("1 1 10.5 20.5 3.0\n1 2 11.5 21.5 4.0\n")
     np.testing.assert_allclose(_xyz(read_truth(objects)), [[10, 20, 3], [11, 21, 4]])
+    (tmp_path / "cryolo.coords").write_text("10 20 3\n11.5 21 4\n")  # voxel centres at whole numbers
+    np.testing.assert_allclose(_xyz(read_truth(tmp_path / "cryolo.coords")), [[10, 20, 3], [11.5, 21, 4]])
     (tmp_path / "bad.txt").write_text("1 2 3\n1 2 x\n")
     with pytest.raises(UnpickInputError, match=r"bad.txt: line 2 is '1 2 x'; an IMOD point list has 3 to 5 numbers"):
         read_truth(tmp_path / "bad.txt")

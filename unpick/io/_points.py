@@ -147,10 +147,14 @@ def is_point_list(path: str | os.PathLike) -> bool:
     return False
 
 
-def read_picks_imod_points(path: str | os.PathLike) -> pd.DataFrame:
+def read_picks_imod_points(path: str | os.PathLike, *, offset: tuple[float, float, float] | None = None) -> pd.DataFrame:
     """Read an IMOD point list (model2point text): ``x y z``, ``contour x y z`` or ``object
-    contour x y z`` per line (the last three numbers are the position), in unpick voxels."""
+    contour x y z`` per line (the last three numbers are the position), in unpick voxels.
+
+    ``offset`` is subtracted from every position: IMOD's (0.5, 0.5, 0) by default; (0, 0, 0)
+    for ``.coords`` lists (crYOLO, EMAN2), taken as voxel centres at whole numbers."""
     path = require_file(path, what="IMOD point list")
+    shift = IMOD_OFFSET if offset is None else np.asarray(offset, dtype=float)
     rows = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -163,8 +167,8 @@ def read_picks_imod_points(path: str | os.PathLike) -> pd.DataFrame:
                     f"(x y z, contour x y z, or object contour x y z)"
                 )
             rows.append([float(t) for t in fields[-3:]])
-    xyz = np.asarray(rows, dtype=float).reshape(-1, 3) - IMOD_OFFSET
-    return finish_table(pd.DataFrame(xyz, columns=list(XYZ)), path, source="IMOD point list")
+    xyz = np.asarray(rows, dtype=float).reshape(-1, 3) - shift
+    return finish_table(pd.DataFrame(xyz, columns=list(XYZ)), path, source="point list")
 
 
 def _is_number(text: str) -> bool:

@@ -34,7 +34,7 @@ from ._star import RELION4_SUFFIX, read_picks_star, write_picks_star
 logger = logging.getLogger(__name__)
 
 PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson", ".tbl", ".mod", IMOD_SUFFIX)
-TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl", ".tbl", ".mod")
+TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl", ".tbl", ".mod", ".coords")
 
 
 def write_picks(
@@ -100,7 +100,8 @@ def read_truth(
 
     ``.csv``/``.tsv``/``.txt``: :func:`read_picks_csv` (a ``.txt`` of bare numbers is an IMOD
     point list, :func:`read_picks_imod_points`); ``.tbl``: :func:`read_picks_dynamo`;
-    ``.mod``: :func:`read_picks_imod_model`; ``.star``: :func:`read_picks_star`;
+    ``.mod``: :func:`read_picks_imod_model`; ``.coords`` (crYOLO, EMAN2): ``x y z`` voxels per
+    line, centres at whole numbers; ``.star``: :func:`read_picks_star`;
     ``.json``: :func:`read_picks_copick`; ``.ndjson``/``.jsonl``: :func:`read_picks_ndjson`.
 
     Parameters
@@ -139,6 +140,8 @@ def read_truth(
         truth = read_picks_dynamo(path)
     elif suffix == ".mod":
         truth = read_picks_imod_model(path)
+    elif suffix == ".coords":
+        truth = read_picks_imod_points(path, offset=(0.0, 0.0, 0.0))
     elif suffix == ".star":
         truth = read_picks_star(path, voxel_size_angstrom=voxel_size_angstrom, volume_shape_zyx=volume_shape_zyx)
     elif suffix == ".json":
