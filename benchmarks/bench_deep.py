@@ -357,8 +357,9 @@ def labels_table(args: argparse.Namespace) -> None:
     for r in reports:
         rows.setdefault((r["labels"], r["loss"], r["rounds"]), []).append(r)
     extra = sorted({k for r in reports for k in r if k.startswith("tomo_") and k != r["tomogram"]})
+    held_out_header = "".join(f" {n} F1 (held out) |" for n in extra)
     print("| labels | loss | self-training rounds | positives | F1 (P / R) at the chosen threshold | "
-          "F1 at the best threshold (uses truth) | " + " | ".join(f"{n} F1 (held out)" for n in extra) + " | seeds |")
+          "F1 at the best threshold (uses truth) |" + held_out_header + " seeds |")
     print("|---|---|---|---|---|---|" + "---|" * len(extra) + "---|")
 
     def spread(values: list[float]) -> str:
@@ -376,8 +377,8 @@ def labels_table(args: argparse.Namespace) -> None:
         held = [spread([g[n]["f1"] for g in group if n in g]) if any(n in g for g in group) else "–" for n in extra]
         labels_cell = "true positions (supervised ceiling)" if key[0] == "truth" else f"{100 * float(key[0]):g} % of the teacher's"
         print(f"| {labels_cell} | {key[1]} | {key[2]} | {int(np.mean([g['n_positives'] for g in group]))} | "
-              f"{f1} ({p:.2f} / {r:.2f}) | {spread([g['best_threshold_f1'] for g in group])} | "
-              + " | ".join(held) + f" | {len(group)} |")
+              f"{f1} ({p:.2f} / {r:.2f}) | {spread([g['best_threshold_f1'] for g in group])} |"
+              + "".join(f" {h} |" for h in held) + f" {len(group)} |")
 
 
 def main() -> None:
