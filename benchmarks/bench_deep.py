@@ -276,7 +276,7 @@ def label_runs(args: argparse.Namespace) -> list[dict]:
         {"labels": f"{fraction:g}", "loss": "nnpu", "seed": seed, "rounds": rounds}
         for fraction in args.self_training_fractions
         for rounds in args.self_training_rounds
-        for seed in range(args.seeds)
+        for seed in range(args.seeds if args.self_training_seeds is None else args.self_training_seeds)
     ]
     return runs
 
@@ -429,6 +429,7 @@ def main() -> None:
     sub.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (each its own subsample)")
     sub.add_argument("--self-training-fractions", type=float, nargs="*", default=(0.2, 1.0))
     sub.add_argument("--self-training-rounds", type=int, nargs="*", default=(1,))
+    sub.add_argument("--self-training-seeds", type=int, help="seeds of the self-training rows (default: --seeds)")
     sub.add_argument("--expected-count-factor", type=float, default=1.5, help="prior: this x the full teacher count")
     sub.add_argument("--match-radius", type=float, default=10.0, help="one-to-one match radius in voxels")
     sub.add_argument("--iterations", type=int, default=400, help="training iterations in total (default as refine)")
