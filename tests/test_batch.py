@@ -131,7 +131,7 @@ def statuses(result) -> dict[str, str]:
 
 
 def merged(out: Path) -> pd.DataFrame:
-    return starfile.read(out / "merged" / "blob.star")
+    return starfile.read(out / "merged" / "blob.star", always_dict=True)["particles"]
 
 
 def picked(out: Path, name: str) -> np.ndarray:

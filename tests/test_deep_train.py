@@ -107,7 +107,7 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path, tomogram, pseu
     for name, value in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=0)
     with pytest.raises(UnpickInputError, match="different settings.*loss"):
-        train_picker([tomogram.volume], [picks], config=TINY.replace(loss="pn"), checkpoint_dir=tmp_path / "b", **args)
+        train_picker([tomogram.volume], [picks], config=TINY.replace(loss="gekl"), checkpoint_dir=tmp_path / "b", **args)
 
 
 LEARNING = DeepConfig(

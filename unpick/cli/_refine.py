@@ -63,7 +63,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--particle-radius", type=float, required=True, metavar="Å", help="particle radius in Å")
     parser.add_argument("--config", metavar="FILE", help="a DeepConfig YAML/JSON; options given here override it")
-    parser.add_argument("--loss", choices=("nnpu", "gekl", "pn"), help="training objective (default nnpu)")
+    parser.add_argument(
+        "--loss", choices=("nnpu", "gekl", "pn"),
+        help="training objective (default pn: best with a teacher's picks of the whole tomogram; gekl for sparse labels)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, metavar="N", help="training epochs")
     parser.add_argument("--iterations", type=int, metavar="N", help="optimiser steps per epoch")
     parser.add_argument(

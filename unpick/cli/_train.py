@@ -33,7 +33,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="a DeepConfig YAML/JSON; options given here override it")
     parser.add_argument("--epochs", type=int, metavar="N", help="training epochs")
     parser.add_argument("--iterations", type=int, metavar="N", help="optimiser steps per epoch")
-    parser.add_argument("--loss", choices=("nnpu", "gekl", "pn"), help="training objective (default nnpu)")
+    parser.add_argument(
+        "--loss", choices=("nnpu", "gekl", "pn"),
+        help="training objective (default pn: best with a teacher's picks of the whole tomogram; gekl for sparse labels)",
+    )  # fmt: skip
     parser.add_argument(
         "--expected-count", type=float, metavar="N",
         help="expected particles per tomogram, sets the class prior (default: 1.5 x the picks per tomogram)",
