@@ -19,21 +19,12 @@ from ._json import (
     write_picks_ndjson,
 )
 from ._names import strip_rec
-from ._points import (
-    IMOD_SUFFIX,
-    is_point_list,
-    read_picks_dynamo,
-    read_picks_imod_model,
-    read_picks_imod_points,
-    write_picks_dynamo,
-    write_picks_imod_model,
-    write_picks_imod_points,
-)
+from . import _points as points
 from ._star import RELION4_SUFFIX, read_picks_star, write_picks_star
 
 logger = logging.getLogger(__name__)
 
-PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson", ".tbl", ".mod", IMOD_SUFFIX)
+PICKS_SUFFIXES = (".csv", ".tsv", ".star", ".json", ".ndjson", ".tbl", ".mod", points.IMOD_SUFFIX)
 TRUTH_SUFFIXES = (".csv", ".tsv", ".txt", ".star", ".json", ".ndjson", ".jsonl", ".tbl", ".mod", ".coords")
 
 
@@ -73,11 +64,11 @@ def write_picks(
     if suffix == ".ndjson":
         return write_picks_ndjson(path, picks)
     if suffix == ".tbl":
-        return write_picks_dynamo(path, picks)
+        return points.write_picks_dynamo(path, picks)
     if suffix == ".mod":
-        return write_picks_imod_model(path, picks)
-    if path.name.endswith(IMOD_SUFFIX):
-        return write_picks_imod_points(path, picks)
+        return points.write_picks_imod_model(path, picks)
+    if path.name.endswith(points.IMOD_SUFFIX):
+        return points.write_picks_imod_points(path, picks)
     raise UnpickInputError(
         f"{path}: unknown picks format {suffix or '(no suffix)'!r}; expected one of {', '.join(PICKS_SUFFIXES)}"
     )
@@ -132,16 +123,16 @@ def read_truth(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".txt" and path.is_file() and is_point_list(path):
-        truth = read_picks_imod_points(path)
+    if suffix == ".txt" and path.is_file() and points.is_point_list(path):
+        truth = points.read_picks_imod_points(path)
     elif suffix in (".csv", ".tsv", ".txt"):
         truth = read_picks_csv(path, voxel_size_angstrom=voxel_size_angstrom)
     elif suffix == ".tbl":
-        truth = read_picks_dynamo(path)
+        truth = points.read_picks_dynamo(path)
     elif suffix == ".mod":
-        truth = read_picks_imod_model(path)
+        truth = points.read_picks_imod_model(path)
     elif suffix == ".coords":
-        truth = read_picks_imod_points(path, offset=(0.0, 0.0, 0.0))
+        truth = points.read_picks_imod_points(path, offset=(0.0, 0.0, 0.0))
     elif suffix == ".star":
         truth = read_picks_star(path, voxel_size_angstrom=voxel_size_angstrom, volume_shape_zyx=volume_shape_zyx)
     elif suffix == ".json":
