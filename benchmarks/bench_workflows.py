@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows gabor-kmeans-ws all
     python benchmarks/bench_workflows.py naive --shape 48 192 192
+    python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows intensities-gmm-cc --explicit-decision
 
 ``speed``: one subprocess simulates a tomogram of the given shape (float32, 10 Å voxels,
 particles at ~1 % of the volume) and writes it as an MRC; then, for each workflow spec, a fresh
@@ -45,6 +46,9 @@ import json, resource, sys, time
 from pathlib import Path
 from unpick.workflows import PickConfig, run_pick
 spec, out = sys.argv[1], Path(sys.argv[2])
+if sys.argv[3] == "explicit":  # the path before the linear decision became one correlation
+    from unpick.cluster import FittedClusterer
+    FittedClusterer.linear_decision = property(lambda self: None)
 t = time.perf_counter()
 run = run_pick(out / "bench.mrc", out / "picks", workflows=spec,
                config=PickConfig().with_particle_radius(70.0), progress=False)
@@ -59,17 +63,19 @@ def _child(code: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def speed(shape: list[int], specs: list[str]) -> None:
+def speed(shape: list[int], specs: list[str], *, explicit: bool = False) -> None:
     print(f"volume {tuple(shape)} float32 = {np.prod(shape) * 4 / 2**30:.2f} GiB")
     with tempfile.TemporaryDirectory() as tmp:
         made = _child(SIMULATE, json.dumps(shape), tmp)
         print(f"simulated and written in {made['simulate_s']:.1f} s (separate process)")
-        for spec in specs:
-            result = _child(PICK, spec, tmp)
+        runs = [(spec, path) for spec in specs for path in (("explicit", "default") if explicit else ("default",))]
+        for spec, path in runs:
+            result = _child(PICK, spec, tmp, path)
             timings = result["timings"]
             stages = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
             extract = round(sum(v for k, v in timings.items() if k.count("-") == 2), 1)
-            print(f"{spec}: pick {result['pick_s']:.1f} s (preprocess {timings['preprocess']:.1f}, "
+            label = f"{spec} (explicit features x clusterer)" if path == "explicit" else spec
+            print(f"{label}: pick {result['pick_s']:.1f} s (preprocess {timings['preprocess']:.1f}, "
                   f"features+clustering {stages}, instances {extract}), peak RSS {result['peak_rss_gb']:.2f} GiB; "
                   f"picks {result['picks']}")
 
@@ -122,9 +128,13 @@ def main() -> None:
     parser.add_argument("what", choices=("speed", "naive"))
     parser.add_argument("--shape", type=int, nargs=3, default=[200, 512, 512])
     parser.add_argument("--workflows", nargs="+", default=["gabor-kmeans-ws", "all"])
+    parser.add_argument(
+        "--explicit-decision", action="store_true",
+        help="also run each spec with linear decisions computed from the explicit features (the path before)",
+    )
     args = parser.parse_args()
     if args.what == "speed":
-        speed(args.shape, args.workflows)
+        speed(args.shape, args.workflows, explicit=args.explicit_decision)
     else:
         naive(args.shape)
 
