@@ -70,6 +70,33 @@ def test_refine_records_its_decisions_last(resumed):
     assert row["threshold"] == pytest.approx(chosen["threshold"])  # the training tomogram keeps it
 
 
+def test_infer_chooses_each_threshold_from_the_checkpoints_teacher(resumed, tmp_path):
+    """The checkpoint records its teacher; infer runs it on each tomogram and applies the PU
+    criterion to its picks there, so on the training tomogram it reproduces refine's picks."""
+    import json
+
+    refined = resumed["out"] / "refined"
+    trained = load_checkpoint(refined / "model.pt")
+    assert trained.teacher["workflow"] == "gabor-kmeans-ws"
+    assert trained.teacher["config"]["cc"]["particle_radius_angstrom"] == 100
+    out = tmp_path / "infer"
+    assert main(["-q", "infer", str(refined / "model.pt"), str(resumed["tomo"]), "--out-dir", str(out)]) == 0
+    row = json.loads((out / "infer.json").read_text())["tomograms"]["TS_07"]
+    teacher = read_picks_csv(resumed["out"] / "teacher" / "TS_07" / "picks" / "gabor-kmeans-ws.csv")
+    assert row["threshold_from"] == "teacher" and row["teacher_picks"] == len(teacher)
+    refine_row = json.loads((refined / "refine.json").read_text())["tomograms"]["TS_07"]
+    assert row["threshold"] == pytest.approx(refine_row["threshold"])
+    np.testing.assert_allclose(
+        picks_zyx(read_picks_csv(out / "TS_07_picks.csv")), picks_zyx(read_picks_csv(refined / "TS_07_picks.csv"))
+    )
+    carried = tmp_path / "carried"
+    args = ["-q", "infer", str(refined / "model.pt"), str(resumed["tomo"]), "--out-dir", str(carried)]
+    assert main([*args, "--threshold-from", "training", "--no-score-map"]) == 0
+    row = json.loads((carried / "infer.json").read_text())["tomograms"]["TS_07"]
+    assert row["threshold_from"] == "training" and row["teacher_picks"] is None
+    assert row["threshold"] == pytest.approx(trained.peak_threshold.threshold)  # the training tomogram keeps it
+
+
 def test_refine_writes_teacher_model_score_map_and_picks(bootstrap):
     assert bootstrap["first"] == 0
     out = bootstrap["out"]

@@ -93,3 +93,7 @@ def test_bad_command_lines_exit_2(files, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
     assert main(["-q", "infer", str(ckpt), str(tomo), "--out-dir", str(tmp_path), "--formats", "pdf"]) == 2
     assert "--formats" in capsys.readouterr().err
+    assert main(["-q", "train", str(tomo), "--picks", str(picks), "--particle-radius", "45", "--out", str(ckpt),
+                 "--config", str(config)]) == 0  # fmt: skip
+    assert main(["-q", "infer", str(ckpt), str(tomo), "--out-dir", str(tmp_path), "--threshold-from", "teacher"]) == 2
+    assert "records no teacher workflow" in capsys.readouterr().err

@@ -105,6 +105,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def teacher_config(args: argparse.Namespace, radius_angstrom: float):
+    """The teacher's ``PickConfig``: ``--teacher-config`` or the defaults, with the particle
+    radius and the contaminant options of the command line."""
+    from ..workflows import PickConfig
+
+    config = PickConfig.from_file(args.teacher_config) if args.teacher_config else PickConfig()
+    return apply_contaminant_options(config.with_particle_radius(radius_angstrom), args)
+
+
 def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angstrom: float):
     """The teacher's picks table of one ``Tomogram`` and whether it was reused: run the workflow,
     or on --resume read back the picks of a finished run (its ``job.json`` exists and records the
@@ -113,11 +122,9 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
 
     from .._shared import UnpickInputError
     from ..io import read_picks_csv
-    from ..workflows import JOB_FILE, PickConfig, run_pick
+    from ..workflows import JOB_FILE, run_pick
 
-    config = PickConfig.from_file(args.teacher_config) if args.teacher_config else PickConfig()
-    config = config.with_particle_radius(radius_angstrom)
-    config = apply_contaminant_options(config, args)
+    config = teacher_config(args, radius_angstrom)
     teacher_root = Path(args.out) / TEACHER_DIR
     done = teacher_root / tomogram.name
     saved = done / "picks" / f"{workflow}.csv"
@@ -197,6 +204,8 @@ def tomogram_paths(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     import numpy as np
 
     from .._shared import UnpickInputError, check_positive, make_picks, picks_zyx
@@ -266,6 +275,10 @@ def run(args: argparse.Namespace) -> int:
         progress=show_progress(args),
         checkpoint_dir=state,
     )
+    result.trained.teacher = {
+        "workflow": workflow,
+        "config": json.loads(json.dumps(teacher_config(args, radius_angstrom).to_dict())),
+    }
     save_checkpoint(refined / "model.pt", result.trained)
     for tomogram, table, coords, scores, score_map in zip(
         tomograms, tables, result.coords, result.scores, result.score_maps

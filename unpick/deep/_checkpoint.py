@@ -28,7 +28,8 @@ def save_checkpoint(path: str | Path, trained: TrainedPicker) -> Path:
     """Write ``trained`` to ``path`` (a torch file of plain types; written atomically).
 
     Holds the config, the state dict (on the CPU), radius, priors, normalisation stats,
-    training history, voxel size, the chosen peak threshold and the versions of unpick, torch, numpy and Python.
+    training history, voxel size, the chosen peak threshold, the teacher workflow and the
+    versions of unpick, torch, numpy and Python.
     """
     if not isinstance(trained, TrainedPicker):
         raise UnpickInputError(f"trained: expected a TrainedPicker, got {type(trained).__name__}")
@@ -44,6 +45,7 @@ def save_checkpoint(path: str | Path, trained: TrainedPicker) -> Path:
         "normalisation": {"method": NORMALISATION, "training_stats": trained.normalisation},
         "history": trained.history,
         "peak_threshold": None if trained.peak_threshold is None else trained.peak_threshold.to_record(),
+        "teacher": trained.teacher,
         "versions": {
             "unpick": __version__,
             "torch": str(torch.__version__),
@@ -96,4 +98,5 @@ def load_checkpoint(path: str | Path, *, device: str | None = None) -> TrainedPi
         peak_threshold=None if payload.get("peak_threshold") is None else PeakThreshold.from_record(
             payload["peak_threshold"]
         ),
+        teacher=payload.get("teacher"),  # absent from checkpoints saved before it was recorded
     )

@@ -95,28 +95,59 @@ def calibrate_peak_threshold(
     return candidates
 
 
-def _cuts(trained: TrainedPicker, candidates: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
-    """The chosen peak threshold for each tomogram (``PeakThreshold.for_scores``), else Otsu
-    on the log scores of all candidates."""
-    if trained.peak_threshold is not None:
-        return [trained.peak_threshold.for_scores(s) for _, s in candidates]
-    return [log_otsu_threshold(np.concatenate([s for _, s in candidates]))] * len(candidates)
+def _cuts(
+    trained: TrainedPicker,
+    candidates: list[tuple[np.ndarray, np.ndarray]],
+    pseudo_picks: list[np.ndarray | None] | None = None,
+    radius_voxels: float | None = None,
+) -> list[float]:
+    """The peak threshold of each tomogram.
+
+    With pseudo-positives of that tomogram (its teacher's picks), the PU criterion on its own
+    peaks (``threshold_from_pseudo_labels``): polnet tomo_02-04 through ``unpick infer``, 0.960 /
+    0.912 / 0.926 F1 with the carried threshold against 0.968 / 0.931 / 0.929 (benchmarks/README.md).
+    Else the threshold chosen on the training tomograms carried to the map
+    (``PeakThreshold.for_scores``), else Otsu on the log scores of all candidates.
+    """
+    own = pseudo_picks if pseudo_picks is not None else [None] * len(candidates)
+    radius = trained.radius_voxels if radius_voxels is None else radius_voxels
+    cuts: list[float] = []
+    for (coords, scores), picks in zip(candidates, own):
+        if picks is not None and len(picks):
+            try:
+                cuts.append(threshold_from_pseudo_labels([(coords, scores)], [picks], radius).threshold)
+                continue
+            except UnpickInputError as err:
+                logger.warning("%s; the threshold of the training tomograms is carried instead", err)
+        if trained.peak_threshold is not None:
+            cuts.append(trained.peak_threshold.for_scores(scores))
+        else:
+            cuts.append(log_otsu_threshold(np.concatenate([s for _, s in candidates])))
+    return cuts
 
 
 def peaks_at_threshold(
-    trained: TrainedPicker, score_map: np.ndarray, *, radius_voxels: float | None = None, threshold: float | None = None
+    trained: TrainedPicker,
+    score_map: np.ndarray,
+    *,
+    radius_voxels: float | None = None,
+    threshold: float | None = None,
+    pseudo_positives: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Picks of one score map: coords (N, 3) zyx, scores and the threshold used.
 
-    The threshold is ``threshold``, else ``trained.config.peak_threshold``, else the one chosen
-    on the training tomograms carried to this map (``PeakThreshold.for_scores``), else Otsu on
-    the log peak scores (a model saved without one). ``radius_voxels`` defaults to the training radius.
+    The threshold is ``threshold``, else ``trained.config.peak_threshold``, else chosen on this
+    map from ``pseudo_positives`` (N, 3 zyx; e.g. the teacher workflow's picks of this
+    tomogram) by the PU criterion, else the one chosen on the training tomograms carried to
+    this map (``PeakThreshold.for_scores``), else Otsu on the log peak scores (a model saved
+    without one). ``radius_voxels`` defaults to the training radius.
     """
     radius = trained.radius_voxels if radius_voxels is None else radius_voxels
     threshold = trained.config.peak_threshold if threshold is None else threshold
     coords, scores = find_peaks(score_map, radius_voxels=radius, threshold=0.0)
     if threshold is None:
-        threshold = _cuts(trained, [(coords, scores)])[0]
+        own = None if pseudo_positives is None else np.asarray(pseudo_positives, dtype=np.float64).reshape(-1, 3)
+        threshold = _cuts(trained, [(coords, scores)], [own], radius)[0]
     keep = scores >= threshold
     return coords[keep], scores[keep], float(threshold)
 
@@ -153,8 +184,10 @@ def refine_picks(
         Teacher scores (rank-weighted); new self-training picks rank above all of them.
     voxel_size_angstrom : float, optional
     threshold : float, optional
-        Peak threshold; default ``config.peak_threshold``, else chosen from the teacher's picks
-        (``choose_peak_threshold``: the PU criterion recall^2 / share of candidate peaks).
+        Peak threshold; default ``config.peak_threshold``, else chosen on each tomogram from
+        its teacher's picks (``choose_peak_threshold``: the PU criterion recall^2 / share of
+        candidate peaks). The threshold saved with the model (``trained.peak_threshold``) is
+        chosen on the pooled peaks of all tomograms, for tomograms without a teacher.
     keep_fiducials, keep_empty_slabs : bool
         Keep peaks on gold beads / outside the specimen slab (``clear_contaminants``).
     progress : bool
@@ -193,7 +226,7 @@ def refine_picks(
             trained, list(volumes), keep_fiducials=keep_fiducials, keep_empty_slabs=keep_empty_slabs
         )
         candidates = calibrate_peak_threshold(trained, maps, teacher)
-        cuts = _cuts(trained, candidates) if threshold is None else [threshold] * len(candidates)
+        cuts = _cuts(trained, candidates, teacher) if threshold is None else [threshold] * len(candidates)
         peaks = [(c[s >= cut], s[s >= cut]) for (c, s), cut in zip(candidates, cuts)]
         if round_index == config.self_training_rounds:
             break

@@ -53,7 +53,11 @@ class TrainedPicker:
         Voxel size of the training tomograms, when known.
     peak_threshold : PeakThreshold or None
         Peak-score threshold chosen on the training tomograms from the pseudo-labels
-        (``refine_picks``); ``unpick infer`` applies it to new tomograms.
+        (``refine_picks``); ``unpick infer`` carries it to new tomograms that have no teacher.
+    teacher : dict or None
+        The unsupervised workflow whose picks taught the model: ``workflow`` (its name) and
+        ``config`` (its ``PickConfig.to_dict()``), set by ``unpick refine``. ``unpick infer``
+        runs it on each new tomogram and chooses that tomogram's threshold from its picks.
     """
 
     model: ResUNet3d
@@ -64,6 +68,7 @@ class TrainedPicker:
     history: list[dict[str, float]] = field(default_factory=list)
     voxel_size_angstrom: float | None = None
     peak_threshold: PeakThreshold | None = None
+    teacher: dict[str, Any] | None = None
 
     @property
     def device(self) -> torch.device:
