@@ -74,9 +74,16 @@ def test_sweep_recovers_the_planted_blobs_and_rejects_a_percolating_level():
         return row["particle_sized_share"] + GIANT_WEIGHT * row["giant_share"] >= MIN_PARTICLE_SIZED_SHARE
 
     assert not admitted(rows[min(rows)])
-    assert rows[point.level]["n_persistent"] == max(r["n_persistent"] for r in point.sweep if admitted(r))
+    assert rows[point.level]["stable_count"] == max(r["stable_count"] for r in point.sweep if admitted(r))
     assert point.quality["n_persistent"] == rows[point.level]["n_persistent"]
     assert all(r["n_persistent"] <= r["n_particle_sized"] for r in point.sweep)
+    # the stable count: the number discounted by its relative change between the neighbouring candidates
+    ordered = [rows[k] for k in sorted(rows)]
+    for i in range(1, len(ordered) - 1):
+        n = ordered[i]["n_persistent"]
+        if n:
+            change = abs(ordered[i - 1]["n_persistent"] - ordered[i + 1]["n_persistent"]) / n
+            assert ordered[i]["stable_count"] == pytest.approx(n * max(0.0, 1.0 - change) ** 0.5)
 
 
 def test_sweep_without_particle_sized_components_is_doubtful():
