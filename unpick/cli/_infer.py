@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="without --threshold, how each tomogram's threshold is chosen: 'teacher' runs the checkpoint's "
         "teacher workflow on the tomogram and applies the PU criterion to its picks, as 'unpick refine' did on "
         "its training tomograms; 'training' carries the training tomograms' threshold, relative to the median "
-        "score of the peaks it keeps (no teacher run: faster, looser on tomograms unlike the training ones). "
+        "score of the peaks it keeps (no teacher run: faster, less exact on tomograms unlike the training ones). "
         "Default: teacher when the checkpoint records one (saved by 'unpick refine'), else training",
     )  # fmt: skip
     parser.add_argument(
