@@ -43,8 +43,9 @@ class DeepConfig(StageConfig):
         ``iterations_per_epoch`` optimiser steps, AdamW ``learning_rate``/``weight_decay``,
         ``loss`` in 'pn' (the default), 'nnpu', 'gekl'; ``gekl_slack`` is the GE-KL weight lambda.
         benchmarks/README.md ("When PU learning matters"): with a teacher's picks of the whole
-        tomogram PN trains the best student (polnet tomo_01, 120 iterations: PN 0.956, GE-KL
-        0.945, nnPU 0.929); with 5 % of them labelled GE-KL is best: use it for sparse labels.
+        tomogram PN trains the best student on average (polnet tomo_01, 120 iterations, 3 seeds:
+        PN 0.945, GE-KL 0.942, nnPU 0.929); with 5 % or 20 % of them labelled GE-KL is best: use
+        it for sparse labels or a weak teacher.
         ``positive_patch_fraction`` of each batch is centred on a pick, the rest uniform.
         ``augment``: random flips of every axis and 90-degree rotations about z.
     Targets and prior
