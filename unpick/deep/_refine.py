@@ -111,6 +111,7 @@ def _cuts(
     """
     own = pseudo_picks if pseudo_picks is not None else [None] * len(candidates)
     radius = trained.radius_voxels if radius_voxels is None else radius_voxels
+    pooled_otsu: float | None = None  # computed once, for the tomograms that need it
     cuts: list[float] = []
     for (coords, scores), picks in zip(candidates, own):
         if picks is not None and len(picks):
@@ -121,8 +122,10 @@ def _cuts(
                 logger.warning("%s; the threshold of the training tomograms is carried instead", err)
         if trained.peak_threshold is not None:
             cuts.append(trained.peak_threshold.for_scores(scores))
-        else:
-            cuts.append(log_otsu_threshold(np.concatenate([s for _, s in candidates])))
+            continue
+        if pooled_otsu is None:
+            pooled_otsu = log_otsu_threshold(np.concatenate([s for _, s in candidates]))
+        cuts.append(pooled_otsu)
     return cuts
 
 

@@ -157,7 +157,8 @@ def choose_operating_level(
         level=row["level"],
         reason=(
             f"no level has {MIN_PARTICLE_SIZED_SHARE:.0%} of its mask in particle-sized components (at most "
-            f"{best_share:.0%}); took the most stable count among levels with at least half that share: level "
+            f"{best_share:.0%}); took the most stable count among levels with at least "
+            f"{FALLBACK_SHARE_FRACTION:.0%} of that share: level "
             f"{row['level']}, {row['n_persistent']} components, {100 * row['tail_fraction']:.2f} % of voxels: "
             f"check the particle radius and the masks"
         ),
