@@ -266,3 +266,28 @@ def test_centroids_follow_blobs(cells, edges, shift, method, order_seed):
     moved_inst = extract(moved, method=method)
     np.testing.assert_allclose(sorted_rows(moved_inst.centroids_zyx), expected + np.array(shift), atol=1e-12)
     np.testing.assert_array_equal(np.sort(moved_inst.sizes), np.sort(inst.sizes))
+
+
+def test_standing_peaks_equal_skimage_h_maxima():
+    """The per-peak dynamic test the watershed uses gives h_maxima's answer at every local
+    maximum of the distance transform of unions of overlapping balls (ties, plateaus, and a
+    height above the whole range included)."""
+    import scipy.ndimage as ndi
+    from skimage.morphology import h_maxima
+
+    from unpick.instances._extract import _standing_peaks
+
+    outcomes = set()
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        shape = (18, 20, 22)
+        centres = rng.uniform(4, np.array(shape) - 4, size=(rng.integers(2, 5), 3))
+        own = np.zeros(tuple(n + 2 for n in shape), dtype=bool)
+        own[1:-1, 1:-1, 1:-1] = sphere_mask(shape, centres, rng.uniform(2.5, 5.0))
+        dist = ndi.distance_transform_edt(own)
+        peaks = np.argwhere((dist == ndi.maximum_filter(dist, size=3, mode="constant")) & own)
+        for height in (0.5, 1.0, 1.5, 2.0, 6.0):
+            expected = h_maxima(dist, height)[tuple(peaks.T)] > 0
+            np.testing.assert_array_equal(_standing_peaks(dist, peaks, height), expected, err_msg=f"{seed} {height}")
+            outcomes.update(expected.tolist())
+    assert outcomes == {True, False}  # both kept and dropped peaks were compared

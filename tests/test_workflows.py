@@ -188,33 +188,41 @@ def test_a_rerun_with_other_workflows_and_formats_leaves_only_its_own_outputs(tm
     assert left == ["job.json", "picks/intensities-kmeans-cc.csv"]
 
 
-def test_the_intensities_decision_as_one_correlation_equals_the_explicit_features(mixed, monkeypatch):
+@pytest.mark.parametrize(
+    "mode, path", [("intensities", "5^3 correlation"), ("fft", "weighted magnitudes"), ("gabor", "weighted magnitudes")]
+)
+def test_a_linear_decision_without_the_features_equals_the_explicit_features(mixed, monkeypatch, mode, path):
+    """K-Means and the tied GMM decide linearly: the decision from ``linear_responses`` (a 5³
+    correlation, or magnitudes accumulated in place) equals the explicit features times the
+    clusterer, and so do the picks."""
     from unpick.cluster import FittedClusterer, fit_clusterer
-    from unpick.features import FeatureConfig, build_feature_bank, sample_interior_voxels
+    from unpick.features import build_feature_bank, sample_interior_voxels
 
     rng = np.random.default_rng(0)
     volume = np.asarray(mixed.volume, dtype=np.float32)
-    bank = build_feature_bank(volume, config=FeatureConfig(mode="intensities"), rng=rng)
+    bank = build_feature_bank(volume, config=small_config().feature_config(mode), rng=rng)
     idx = sample_interior_voxels(volume.shape, 3000, rng=rng)
     sample = bank.at_voxels(volume, idx)
     explicit = bank.compute_chunk(volume, 5, 17)
-    for config in (small_config().kmeans, small_config().gmm):
-        model = fit_clusterer(sample, volume[tuple(idx.T)], config=config, rng=np.random.default_rng(1))
-        weights, offset = model.linear_decision
-        (z0, z1, (response,)), = list(bank.linear_responses(volume, [weights], z_range=(5, 17), n_threads=2))
+    models = [fit_clusterer(sample, volume[tuple(idx.T)], config=config, rng=np.random.default_rng(1))
+              for config in (small_config().kmeans, small_config().gmm)]
+    linear = [model.linear_decision for model in models]
+    (z0, z1, responses), = list(bank.linear_responses(volume, [w for w, _ in linear], z_range=(5, 17), n_threads=2))
+    assert (z0, z1) == (5, 17)
+    for model, (_, offset), response in zip(models, linear, responses):
         expected = model.predict_chunk(explicit)[1]
-        assert (z0, z1) == (5, 17) and response.shape == expected.shape
+        assert response.shape == expected.shape
         np.testing.assert_allclose(response + offset, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
     full = small_config().gmm.replace(covariance_type="full")
     assert fit_clusterer(sample, volume[tuple(idx.T)], config=full, rng=np.random.default_rng(1)).linear_decision is None
 
-    # the whole pick: the same picks as the (n, 125) features times the clusterer
-    workflows = "intensities-kmeans-cc,intensities-gmm-cc"
+    # the whole pick: the same picks as the (n, F) features times the clusterer
+    workflows = f"{mode}-kmeans-cc,{mode}-gmm-cc"
     fast = pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, workflows=workflows, config=small_config())
-    assert fast.record["features"]["intensities"]["decision_path"].startswith("5^3 correlation")
+    assert fast.record["features"][mode]["decision_path"].startswith(path)
     monkeypatch.setattr(FittedClusterer, "linear_decision", property(lambda self: None))
     slow = pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, workflows=workflows, config=small_config())
-    assert slow.record["features"]["intensities"]["decision_path"] == "features x clusterer"
+    assert slow.record["features"][mode]["decision_path"] == "features x clusterer"
     for name in workflows.split(","):
         np.testing.assert_allclose(picks_zyx(fast.picks[name]), picks_zyx(slow.picks[name]), atol=1e-3)
 

@@ -4,6 +4,7 @@ from ._backend import CPU, Backend, get_backend, gpu_available, to_numpy
 from ._config import SCHEMA_VERSION, StageConfig
 from ._errors import UnpickInputError
 from ._picks import PICK_COLUMNS, make_picks, picks_zyx
+from ._threads import thread_map
 from ._validate import (
     NEIGHBOURHOOD,
     as_rng,
@@ -32,5 +33,6 @@ __all__ = [
     "gpu_available",
     "make_picks",
     "picks_zyx",
+    "thread_map",
     "to_numpy",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._shared import UnpickInputError
+from .._shared import UnpickInputError, thread_map
 
 #: Levels 1..N_LEVELS; level 0 is the background-most half of the voxels.
 N_LEVELS = 255
@@ -17,6 +17,8 @@ N_LEVELS = 255
 #: are (0.5-10 % of a tomogram's voxels) and never coarser than a byte allows.
 TAIL_LARGEST = 0.5
 TAIL_SMALLEST = 1e-4
+#: Decision values quantised per block (on CPU threads).
+QUANTISE_BLOCK = 1 << 20
 
 
 def nominal_tail_fractions() -> np.ndarray:
@@ -45,9 +47,20 @@ class DecisionLevels:
     boundary_level: int
 
     def quantise(self, decision: Any, *, xp: Any = np) -> Any:
-        """uint8 level of each decision value (any shape, numpy or cupy ``xp``)."""
-        levels = xp.searchsorted(xp.asarray(self.thresholds), decision.ravel(), side="right")
-        return levels.astype(xp.uint8).reshape(decision.shape)
+        """uint8 level of each decision value (any shape, numpy or cupy ``xp``); on the host, in
+        blocks on CPU threads (the result does not depend on their number)."""
+        flat = decision.ravel()
+        thresholds = xp.asarray(self.thresholds)
+        if xp is not np:
+            return xp.searchsorted(thresholds, flat, side="right").astype(xp.uint8).reshape(decision.shape)
+        levels = np.empty(flat.shape, dtype=np.uint8)
+
+        def block(start: int) -> None:
+            stop = start + QUANTISE_BLOCK
+            levels[start:stop] = np.searchsorted(thresholds, flat[start:stop], side="right")
+
+        thread_map(block, range(0, flat.size, QUANTISE_BLOCK))
+        return levels.reshape(decision.shape)
 
     def level_for_tail(self, fraction: float) -> int:
         """The lowest level whose nominal tail is at most ``fraction`` of the voxels."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
-import joblib
 import numpy as np
 
 from .._shared import (
@@ -16,18 +16,19 @@ from .._shared import (
     as_rng,
     check_volume,
     check_z_range,
+    thread_map,
 )
 from ._config import FeatureConfig
 from ._kernels import HALO, N_VOXELS, OFFSETS_ZYX, MagnitudeSpec, fft_spec, gabor_spec
 from ._sampling import check_interior, iter_neighbourhoods, sample_interior_voxels
-from ._separable import fill_intensities, fill_magnitudes
+from ._separable import accumulate_magnitudes, correlate_intensities, fill_intensities, fill_magnitudes
 
 logger = logging.getLogger(__name__)
 
 CPU_TILE_BYTES = 4_000_000  # features per CPU tile: the tile and its intermediates stay in cache
 CPU_TILE_VOXELS = (4_096, 65_536)  # bounds on voxels per tile (Python overhead below, cache above)
 SELECTION_FILTER_BATCH = 256  # Gabor filters scored at once during selection
-CORRELATION_TILE_VOXELS = 32_768  # voxels per tile of the intensities correlation (two float32 tiles in L2)
+LINEAR_TILE_VOXELS = 131_072  # voxels per tile of a linear decision (fewer Python steps; its buffers a few MB)
 LINEAR_CHUNK_DIVISOR = 4  # a linear-response chunk holds chunk_depth x F / this slices (a few float32 volumes)
 
 
@@ -156,47 +157,49 @@ class FeatureBank:
         every voxel in slices ``[z0, z1)`` as a flat float32 array on the backend (rows as
         :meth:`compute_chunk`), over the half-open ``z_range``.
 
-        A linear decision needs only this. For intensities, feature ``j`` is the voxel at offset
-        ``OFFSETS_ZYX[j]``, so ``features @ w`` is one 5³ correlation of the volume with ``w``:
-        125 multiply-adds per voxel on tiles that stay in cache, never the (n, 125) features
-        (equal to ``compute_chunk(...) @ w`` within float32 rounding). Other modes compute the
-        chunk's features and multiply.
+        A linear decision needs only this, and it never builds the (n, F) features. For
+        intensities, feature ``j`` is the voxel at offset ``OFFSETS_ZYX[j]``, so ``features @ w``
+        is one 5³ correlation of the volume with ``w`` (125 multiply-adds per voxel). For fft and
+        gabor, each magnitude is computed once per tile by the separable passes and accumulated,
+        weighted, in place. Tiles stay in cache and run on CPU threads. Equal to
+        ``compute_chunk(...) @ w`` within float32 rounding (tests/test_features_bank.py).
         """
         _check_shape(volume)
         start, stop = check_z_range(z_range, volume.shape[0], name="z_range")
         kernels = [np.asarray(w, dtype=np.float32).reshape(-1) for w in weights]
         if any(len(w) != self.n_features for w in kernels):
             raise UnpickInputError(f"weights: expected vectors of {self.n_features} values, one per feature")
-        if self._spec is not None:
-            for z0, z1, features in self.iter_chunks(volume, z_range=(start, stop), backend=backend, n_threads=n_threads):
-                yield z0, z1, [features @ backend.asarray(w) for w in kernels]
-            return
-        # no (n, 125) chunk is materialised, so a chunk can hold as many voxels as the features of ~40 slices
+        # no (n, F) chunk is materialised, so a chunk can hold as many voxels as the features of several slices
         step = max(1, self.chunk_depth(volume.shape) * self.n_features // LINEAR_CHUNK_DIVISOR)
         for z0 in range(start, stop, step):
             z1 = min(z0 + step, stop)
-            yield z0, z1, self._correlate_chunk(volume, z0, z1, kernels, backend=backend, n_threads=n_threads)
+            yield z0, z1, self._linear_chunk(volume, z0, z1, np.stack(kernels), backend=backend, n_threads=n_threads)
 
-    def _correlate_chunk(
-        self, volume: Any, z0: int, z1: int, kernels: list[np.ndarray], *, backend: Backend, n_threads: int | None
+    def _linear_chunk(
+        self, volume: Any, z0: int, z1: int, weights: np.ndarray, *, backend: Backend, n_threads: int | None
     ) -> list[Any]:
-        """Intensities only: ``features @ w`` for each ``w`` of ``kernels`` in slices ``[z0, z1)``."""
+        """``features @ w`` for each row ``w`` of ``weights`` in slices ``[z0, z1)``, tile by tile."""
         xp = backend.xp
         padded = self._padded_slab(volume, z0, z1, backend=backend)
         depth, height, width = z1 - z0, volume.shape[1], volume.shape[2]
-        outs = [xp.zeros((depth, height, width), dtype=xp.float32) for _ in kernels]
-        rows = height if backend.name != "cpu" else max(1, CORRELATION_TILE_VOXELS // (depth * width))
-        tiles = [(y0, min(y0 + rows, height)) for y0 in range(0, height, rows)]
-        offsets = OFFSETS_ZYX.tolist()
+        outs = [xp.zeros((depth, height, width), dtype=xp.float32) for _ in weights]
+        if backend.name == "cpu":
+            side = max(1, math.isqrt(LINEAR_TILE_VOXELS // width))  # a tile of side x side x width voxels
+            tiles = [
+                (za, min(za + side, depth), ya, min(ya + side, height))
+                for za in range(0, depth, side)
+                for ya in range(0, height, side)
+            ]
+        else:
+            tiles = [(0, depth, 0, height)]  # one tile: the device parallelises inside each operation
 
-        def fill(y0: int, y1: int) -> None:
-            scratch = xp.empty((depth, y1 - y0, width), dtype=xp.float32)
-            for out, kernel in zip(outs, kernels):
-                tile = out[:, y0:y1]
-                for r, (dz, dy, dx) in enumerate(offsets):
-                    shifted = padded[HALO + dz : HALO + dz + depth, y0 + HALO + dy : y1 + HALO + dy, HALO + dx : HALO + dx + width]
-                    xp.multiply(shifted, kernel[r], out=scratch)
-                    tile += scratch
+        def fill(za: int, zb: int, ya: int, yb: int) -> None:
+            tile = padded[za : zb + 2 * HALO, ya : yb + 2 * HALO]
+            views = [out[za:zb, ya:yb] for out in outs]
+            if self._spec is None:
+                correlate_intensities(tile, weights, views, xp=xp)
+            else:
+                accumulate_magnitudes(tile, self._spec, weights, views, xp=xp)
 
         _run_tiles(fill, tiles, backend=backend, n_threads=n_threads)
         return [out.reshape(-1) for out in outs]
@@ -258,18 +261,11 @@ class FeatureBank:
         return out
 
 
-def _run_tiles(fill: Any, tiles: list[tuple[int, int]], *, backend: Backend, n_threads: int | None) -> None:
-    """``fill(y0, y1)`` for every tile: on CPU threads (``n_threads``, None: every core joblib
-    sees) when there are several tiles, else in turn. Tiles write disjoint outputs, so the result
-    does not depend on the thread count."""
-    if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
-        raise UnpickInputError(f"n_threads: expected a positive integer or None (all cores), got {n_threads!r}")
-    threads = joblib.cpu_count() if n_threads is None else int(n_threads)
-    if backend.name == "cpu" and threads > 1 and len(tiles) > 1:
-        joblib.Parallel(n_jobs=threads, backend="threading")(joblib.delayed(fill)(y0, y1) for y0, y1 in tiles)
-    else:
-        for y0, y1 in tiles:
-            fill(y0, y1)
+def _run_tiles(fill: Any, tiles: list[tuple[int, ...]], *, backend: Backend, n_threads: int | None) -> None:
+    """``fill(*tile)`` for every tile: on CPU threads (``n_threads``, None: every core joblib
+    sees), on a device in turn. Tiles write disjoint outputs, so the result does not depend on
+    the thread count."""
+    thread_map(lambda tile: fill(*tile), tiles, n_threads=n_threads if backend.name == "cpu" else 1)
 
 
 def _check_shape(volume: Any) -> None:

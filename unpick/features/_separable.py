@@ -88,6 +88,26 @@ def axis_pass(
             yield -mag, xp.subtract(even, odd, out=signed)
 
 
+def iter_magnitude_responses(tile: Any, spec: MagnitudeSpec, *, xp: ModuleType) -> Iterator[tuple[list[int], Any]]:
+    """Yield, for each distinct frequency triple of ``spec``, the feature columns it defines and its
+    response on every voxel of a padded tile.
+
+    ``tile`` is (Zt + 4, Yt + 4, Xt + 4) float32 (the voxels plus a halo of 2 on every side); the
+    response is (Zt, Yt, Xt), complex64 (float32 where the kernel is real), a work buffer that is
+    overwritten on resumption. The x pass runs once per x frequency, the y pass once per (x, y)
+    pair: every triple sharing them reuses their output.
+    """
+    plan: dict[float, dict[float, dict[float, list[int]]]] = {}
+    for j, (fz, fy, fx) in enumerate(spec.frequencies_zyx.tolist()):
+        plan.setdefault(fx, {}).setdefault(fy, {}).setdefault(fz, []).append(j)
+    for fx, x_response in axis_pass(tile, 2, list(plan), spec.envelope, xp=xp):
+        by_y = plan[fx]
+        for fy, xy_response in axis_pass(x_response, 1, list(by_y), spec.envelope, xp=xp):
+            by_z = by_y[fy]
+            for fz, response in axis_pass(xy_response, 0, list(by_z), spec.envelope, xp=xp):
+                yield by_z[fz], response
+
+
 def fill_magnitudes(tile: Any, spec: MagnitudeSpec, out: Any, *, xp: ModuleType) -> None:
     """Write the magnitude features of ``spec`` for every voxel of a padded tile into ``out``.
 
@@ -100,19 +120,45 @@ def fill_magnitudes(tile: Any, spec: MagnitudeSpec, out: Any, *, xp: ModuleType)
     out : xp.ndarray
         (Zt, Yt, Xt, F) float32 (may be a view): receives feature j in ``out[..., j]``.
     """
-    plan: dict[float, dict[float, dict[float, list[int]]]] = {}
-    for j, (fz, fy, fx) in enumerate(spec.frequencies_zyx.tolist()):
-        plan.setdefault(fx, {}).setdefault(fy, {}).setdefault(fz, []).append(j)
-    for fx, x_response in axis_pass(tile, 2, list(plan), spec.envelope, xp=xp):
-        by_y = plan[fx]
-        for fy, xy_response in axis_pass(x_response, 1, list(by_y), spec.envelope, xp=xp):
-            by_z = by_y[fy]
-            for fz, response in axis_pass(xy_response, 0, list(by_z), spec.envelope, xp=xp):
-                for j in by_z[fz]:
-                    column = out[..., j]
-                    xp.abs(response, out=column)
-                    if spec.scale[j] != 1.0:
-                        column *= _F32(spec.scale[j])
+    for columns, response in iter_magnitude_responses(tile, spec, xp=xp):
+        for j in columns:
+            column = out[..., j]
+            xp.abs(response, out=column)
+            if spec.scale[j] != 1.0:
+                column *= _F32(spec.scale[j])
+
+
+def accumulate_magnitudes(tile: Any, spec: MagnitudeSpec, weights: np.ndarray, outs: list[Any], *, xp: ModuleType) -> None:
+    """Add ``features @ weights[k]`` of every voxel of a padded tile to ``outs[k]``, never holding
+    more than one magnitude at a time.
+
+    A linear decision in magnitude features is ``sum_j w_j scale_j |response_j|``: each magnitude
+    is computed once and accumulated in place, so a tile needs (Zt, Yt, Xt) buffers, not
+    (Zt, Yt, Xt, F) features. Equal to ``fill_magnitudes`` followed by the product within
+    float32 rounding (the order of the sum differs).
+
+    Parameters
+    ----------
+    tile : xp.ndarray
+        (Zt + 4, Yt + 4, Xt + 4) float32, as for ``fill_magnitudes``.
+    spec : MagnitudeSpec
+    weights : np.ndarray
+        (K, F) weights on the features (host).
+    outs : list of xp.ndarray
+        K float32 arrays (Zt, Yt, Xt) (may be views), added to.
+    """
+    combined = np.asarray(weights, dtype=np.float64) * spec.scale[None, :]
+    magnitude = xp.empty(outs[0].shape, dtype=xp.float32)
+    scratch = xp.empty_like(magnitude)
+    for columns, response in iter_magnitude_responses(tile, spec, xp=xp):
+        factors = combined[:, columns].sum(axis=1)
+        if not factors.any():
+            continue
+        xp.abs(response, out=magnitude)
+        for out, factor in zip(outs, factors.tolist()):
+            if factor:
+                xp.multiply(magnitude, _F32(factor), out=scratch)
+                out += scratch
 
 
 def fill_intensities(tile: Any, out: Any) -> None:
@@ -124,3 +170,22 @@ def fill_intensities(tile: Any, out: Any) -> None:
     zt, yt, xt = out.shape[:3]
     for r, (dz, dy, dx) in enumerate(OFFSETS_ZYX.tolist()):
         out[..., r] = tile[HALO + dz : HALO + dz + zt, HALO + dy : HALO + dy + yt, HALO + dx : HALO + dx + xt]
+
+
+def correlate_intensities(tile: Any, weights: np.ndarray, outs: list[Any], *, xp: ModuleType) -> None:
+    """Add ``features @ weights[k]`` of every voxel of a padded tile to ``outs[k]`` for the
+    intensities features: one 5³ correlation of the tile with each weight vector.
+
+    Feature r is the voxel at offset ``OFFSETS_ZYX[r]``, so the product is 125 multiply-adds per
+    voxel on shifted views of the tile, never the (Zt, Yt, Xt, 125) neighbourhoods. ``tile`` is
+    (Zt + 4, Yt + 4, Xt + 4) float32, ``weights`` (K, 125) float32 (host), ``outs`` K float32
+    (Zt, Yt, Xt) arrays (may be views).
+    """
+    zt, yt, xt = outs[0].shape
+    scratch = xp.empty((zt, yt, xt), dtype=xp.float32)
+    offsets = OFFSETS_ZYX.tolist()
+    for out, kernel in zip(outs, np.asarray(weights, dtype=np.float32)):
+        for r, (dz, dy, dx) in enumerate(offsets):
+            shifted = tile[HALO + dz : HALO + dz + zt, HALO + dy : HALO + dy + yt, HALO + dx : HALO + dx + xt]
+            xp.multiply(shifted, kernel[r], out=scratch)
+            out += scratch

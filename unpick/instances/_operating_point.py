@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 
-from .._shared import UnpickInputError, check_volume
+from .._shared import UnpickInputError, check_volume, thread_map
 from ._config import InstanceLimits
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ PERSISTENCE_LEVELS = 30
 #: The sweep labels a centred (Y, X) crop, all z, of at most this many voxels. It must be large:
 #: a crop cuts membranes and percolating networks into pieces that pass for particles.
 SWEEP_MAX_VOXELS = 32_000_000
+#: Candidates are labelled on at most this many CPU threads at once (each holds an int32 label
+#: volume of the crop, up to 128 MB).
+SWEEP_MAX_THREADS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +97,7 @@ def choose_operating_level(
     """Choose the mask level of a decision-level volume from what particles look like.
 
     Candidate masks ``levels >= k`` (every ``SWEEP_STEP`` levels) are labelled (connected
-    components) on a centred crop, and for each the particle-sized components (``min_size_voxels``
+    components) on a centred crop, on CPU threads, and for each the particle-sized components (``min_size_voxels``
     to ``max_size_voxels``) whose peak reaches ``PERSISTENCE_LEVELS`` higher are counted: ``n(k)``.
     Among the candidates whose mask lies mostly in such components (a share of at least
     ``MIN_PARTICLE_SIZED_SHARE``), the chosen level maximises the **stable count**
@@ -136,7 +139,11 @@ def choose_operating_level(
     lo = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[1], side="left"))
     hi = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[0], side="left"))
     lo, hi = max(lo, 1), max(min(hi, len(tails) - 1), 1)
-    sweep = [_candidate_row(crop, k, float(tails[k]), limits, structure) for k in range(lo, hi + 1, SWEEP_STEP)]
+    sweep = thread_map(
+        lambda k: _candidate_row(crop, k, float(tails[k]), limits, structure),
+        range(lo, hi + 1, SWEEP_STEP),
+        max_threads=SWEEP_MAX_THREADS,
+    )
     _add_stability(sweep)
     admissible = [r for r in sweep if _admissible_share(r) >= MIN_PARTICLE_SIZED_SHARE]
     if admissible:

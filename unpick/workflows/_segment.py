@@ -112,7 +112,7 @@ def segment_mode(
     plane = volume.shape[1:]
     # a pick slab inside the border band has no voxel with a full neighbourhood: nothing to predict
     linear = {name: model.linear_decision for name, model in fitted.items()}
-    correlate = mode == "intensities" and all(v is not None for v in linear.values())
+    correlate = all(v is not None for v in linear.values())
     with tqdm(total=z_hi - z_lo, desc=f"{mode} features", unit="slice", disable=not progress, leave=False) as bar:
         for z0, z1, decisions in _chunk_decisions(bank, volume, fitted, linear if correlate else None,
                                                   z_range=(z_lo, z_hi), backend=backend):  # fmt: skip
@@ -134,7 +134,7 @@ def segment_mode(
     record = {
         "feature_bank": bank.to_record(),
         "n_features": bank.n_features,
-        "decision_path": "5^3 correlation (linear decision)" if correlate else "features x clusterer",
+        "decision_path": _decision_path(mode, linear=correlate),
         "sample_voxels": int(len(sample_idx)),
         "timings_s": timings,
     }
@@ -152,10 +152,11 @@ def _chunk_decisions(
 ) -> Any:
     """Yield ``(z0, z1, {clusterer: decision})`` chunk by chunk over ``z_range``.
 
-    With ``linear`` (every clusterer's decision is ``features @ w + b``, intensities features),
-    each decision is one 5³ correlation of the volume (``FeatureBank.linear_responses``): the
-    (n, 125) features are never built. Otherwise the features of each chunk go through each
-    clusterer's ``predict_chunk``. Both agree within float32 rounding (tests/test_workflows.py).
+    With ``linear`` (every clusterer's decision is ``features @ w + b``), each decision comes from
+    ``FeatureBank.linear_responses``: one 5³ correlation of the volume for intensities, weighted
+    magnitudes accumulated in place for fft and gabor; the (n, F) features are never built.
+    Otherwise the features of each chunk go through each clusterer's ``predict_chunk``. Both
+    agree within float32 rounding (tests/test_workflows.py).
     """
     if z_range[0] >= z_range[1]:
         return
@@ -171,6 +172,13 @@ def _chunk_decisions(
         decisions = {name: model.predict_chunk(features, backend=backend)[1] for name, model in fitted.items()}
         del features
         yield z0, z1, decisions
+
+
+def _decision_path(mode: str, *, linear: bool) -> str:
+    """How the decisions of ``mode`` were computed, for the job record."""
+    if not linear:
+        return "features x clusterer"
+    return "5^3 correlation (linear decision)" if mode == "intensities" else "weighted magnitudes (linear decision)"
 
 
 def _subsample_rows(n_available: int, n_wanted: int, rng: np.random.Generator) -> np.ndarray:
