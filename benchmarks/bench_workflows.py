@@ -4,11 +4,13 @@ Usage:
     python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows gabor-kmeans-ws all
     python benchmarks/bench_workflows.py naive --shape 48 192 192
     python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows intensities-gmm-cc --explicit-decision
+    python benchmarks/bench_workflows.py speed --shape 200 512 512 --workflows all --threads 1 2
 
 ``speed``: one subprocess simulates a tomogram of the given shape (float32, 10 Å voxels,
 particles at ~1 % of the volume) and writes it as an MRC; then, for each workflow spec, a fresh
 subprocess runs ``run_pick`` on that file; prints wall seconds per stage and the picking process's
-peak RSS (ru_maxrss).
+peak RSS (ru_maxrss). ``--threads`` limits joblib's thread pools and BLAS in the picking process
+(the picks do not depend on it).
 
 ``naive``: intensities-kmeans-cc both ways in one process on the same volume: unpick's streamed
 path, and what the published reference does — a float64 N×125 matrix of every neighbourhood,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -58,26 +61,39 @@ print(json.dumps({"pick_s": time.perf_counter() - t, "timings": run.result.recor
 """
 
 
-def _child(code: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+def _child(code: str, *args: str, threads: int | None = None) -> dict:
+    env = dict(os.environ)
+    if threads is not None:  # joblib's thread pools (LOKY_MAX_CPU_COUNT) and BLAS
+        env.update({name: str(threads) for name in ("LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def speed(shape: list[int], specs: list[str], *, explicit: bool = False) -> None:
+def _stages(timings: dict, pick_s: float) -> str:
+    """One line of seconds per stage from the job record's ``timings_s``."""
+    modes = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
+    contaminants = sum(timings.get(k, 0.0) for k in ("specimen_slab", "fiducials", "membranes"))
+    operating = sum(v for k, v in timings.items() if k.endswith("-operating-point"))
+    instances = sum(v for k, v in timings.items() if k.count("-") == 2 and not k.endswith("-operating-point"))
+    counted = timings["preprocess"] + contaminants + sum(modes.values()) + operating + instances
+    return (f"preprocess {timings['preprocess']:.1f}, slab+beads+membranes {contaminants:.1f}, "
+            f"features+clustering {modes}, operating points {operating:.1f}, instances {instances:.1f}, "
+            f"writing and the rest {pick_s - counted:.1f}")
+
+
+def speed(shape: list[int], specs: list[str], *, explicit: bool = False, threads: list[int | None] = (None,)) -> None:
     print(f"volume {tuple(shape)} float32 = {np.prod(shape) * 4 / 2**30:.2f} GiB")
     with tempfile.TemporaryDirectory() as tmp:
         made = _child(SIMULATE, json.dumps(shape), tmp)
         print(f"simulated and written in {made['simulate_s']:.1f} s (separate process)")
-        runs = [(spec, path) for spec in specs for path in (("explicit", "default") if explicit else ("default",))]
-        for spec, path in runs:
-            result = _child(PICK, spec, tmp, path)
-            timings = result["timings"]
-            stages = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
-            extract = round(sum(v for k, v in timings.items() if k.count("-") == 2), 1)
+        paths = ("explicit", "default") if explicit else ("default",)
+        for spec, path, n_threads in [(s, p, t) for s in specs for p in paths for t in threads]:
+            result = _child(PICK, spec, tmp, path, threads=n_threads)
             label = f"{spec} (explicit features x clusterer)" if path == "explicit" else spec
-            print(f"{label}: pick {result['pick_s']:.1f} s (preprocess {timings['preprocess']:.1f}, "
-                  f"features+clustering {stages}, instances {extract}), peak RSS {result['peak_rss_gb']:.2f} GiB; "
-                  f"picks {result['picks']}")
+            if n_threads is not None:
+                label += f" [{n_threads} thread{'s' if n_threads > 1 else ''}]"
+            print(f"{label}: pick {result['pick_s']:.1f} s ({_stages(result['timings'], result['pick_s'])}), "
+                  f"peak RSS {result['peak_rss_gb']:.2f} GiB; picks {result['picks']}")
 
 
 def naive(shape: list[int]) -> None:
@@ -132,9 +148,13 @@ def main() -> None:
         "--explicit-decision", action="store_true",
         help="also run each spec with linear decisions computed from the explicit features (the path before)",
     )
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[None],
+        help="run each spec with each of these CPU thread counts (default: every core)",
+    )
     args = parser.parse_args()
     if args.what == "speed":
-        speed(args.shape, args.workflows, explicit=args.explicit_decision)
+        speed(args.shape, args.workflows, explicit=args.explicit_decision, threads=args.threads)
     else:
         naive(args.shape)
 

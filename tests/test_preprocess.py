@@ -58,13 +58,15 @@ def test_percentiles_come_from_a_seeded_sample() -> None:
     np.testing.assert_allclose(a, full, atol=0.05)  # a 500-voxel sample already estimates the range
 
 
-def test_peak_memory_is_about_two_volumes() -> None:
-    volume = np.random.default_rng(3).random((40, 64, 64), dtype=np.float32)
+def test_peak_memory_is_one_volume_and_a_few_chunks() -> None:
+    # the blur reads the input chunk by chunk (32 slices and a halo, two on threads) into one new
+    # array: no whole float32 copy of the input first
+    volume = np.random.default_rng(3).random((200, 64, 64), dtype=np.float32)
     tracemalloc.start()
     preprocess(volume, config=PreprocessConfig(percentile_sample_voxels=1000))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < 2.3 * volume.nbytes
+    assert peak < 1.8 * volume.nbytes
 
 
 def test_constant_or_contrastless_volume_is_an_error() -> None:

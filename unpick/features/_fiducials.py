@@ -90,9 +90,13 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     labels, n = ndi.label(extreme, structure=ndi.generate_binary_structure(3, 3))
     if not n:
         return Fiducials(np.zeros((0, 3)), np.zeros(0))
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    # extreme voxels are rare: measure the components from their voxels, not from the whole volume
+    flat = np.flatnonzero(extreme)
+    ids = labels.ravel()[flat]
+    sizes = np.bincount(ids, minlength=n + 1)[1:]
     keep = np.flatnonzero(sizes >= MIN_FIDUCIAL_VOXELS) + 1
-    centres = np.asarray(ndi.center_of_mass(extreme, labels, keep), dtype=np.float64).reshape(-1, 3)
+    sums = np.stack([np.bincount(ids, weights=c, minlength=n + 1) for c in np.unravel_index(flat, extreme.shape)], axis=1)
+    centres = (sums[keep] / sizes[keep - 1, None]).reshape(-1, 3)
     radii = (3.0 * sizes[keep - 1] / (4.0 * np.pi)) ** (1.0 / 3.0)
     return Fiducials(centres, radii)
 

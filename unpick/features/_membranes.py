@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 
+from .._shared import thread_map
+
 #: Voxels whose structure tensor has a planarity of at least this (and at least the median
 #: structure energy, so that flat noise is left alone) are membrane (chosen on the demo volume
 #: and polnet tomo_01; benchmarks/README.md).
@@ -33,6 +35,7 @@ DERIVATIVE_SIGMA = 0.75
 BIN_RADII = 3.0
 MAX_BINNING = 4
 CHUNK_SLICES = 32  # binned z-slices per chunk of the tensor computation
+MAX_THREADS = 2  # chunks computed at once on threads (each holds about ten float32 fields of its slab)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,11 +113,14 @@ def find_membranes(volume: Any, *, radius_voxels: float) -> Membranes:
     depth = binned.shape[0]
     planarity = np.empty(binned.shape, dtype=np.float32)
     energy = np.empty(binned.shape, dtype=np.float32)
-    for z0 in range(0, depth, CHUNK_SLICES):
+
+    def fill(z0: int) -> None:
         z1 = min(depth, z0 + CHUNK_SLICES)
         lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
         p, e = _planarity(binned[lo:hi], sigma)
         planarity[z0:z1], energy[z0:z1] = p[z0 - lo : z1 - lo], e[z0 - lo : z1 - lo]
+
+    thread_map(fill, range(0, depth, CHUNK_SLICES), max_threads=MAX_THREADS)
     mask = (planarity >= MEMBRANE_PLANARITY) & (energy >= np.median(energy))
     return Membranes(mask, binning, tuple(int(n) for n in volume.shape), sigma * binning)
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._shared import CPU, Backend, UnpickInputError, as_rng, check_volume, to_numpy
+from ._blur import blur_volume
 from ._config import PreprocessConfig
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def preprocess(
     Returns
     -------
     np.ndarray
-        (Z, Y, X) float32 in [0, 1]. Peak memory: about two float32 copies of the volume.
+        (Z, Y, X) float32 in [0, 1]. Peak memory on the CPU: the result and a few blurred
+        z-chunks (the input is read chunk by chunk, not copied whole).
 
     Raises
     ------
@@ -59,9 +61,12 @@ def preprocess(
         raise UnpickInputError(f"volume: expected real integer or floating-point voxels, got dtype {volume.dtype}")
     generator = as_rng(rng)
     xp, ndi = backend.xp, backend.ndi
-    data = backend.asarray(np.array(volume, dtype=np.float32, copy=True))
-    if config.blur_sigma > 0:
-        data = ndi.gaussian_filter(data, config.blur_sigma, mode="reflect", truncate=4.0)
+    if config.blur_sigma > 0 and backend.name == "cpu":
+        data = blur_volume(volume, config.blur_sigma)  # chunks cast and blurred on threads: one new array
+    else:
+        data = backend.asarray(np.array(volume, dtype=np.float32, copy=True))
+        if config.blur_sigma > 0:
+            data = ndi.gaussian_filter(data, config.blur_sigma, mode="reflect", truncate=4.0)
     flat = data.reshape(-1)
     if flat.size > config.percentile_sample_voxels:
         picks = generator.integers(0, flat.size, size=config.percentile_sample_voxels)

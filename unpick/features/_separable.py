@@ -7,7 +7,8 @@ even real part and an odd imaginary part, so along one axis
 
 with the pair sums ``S_m = X[p+m] + X[p-m]`` and differences ``D_m = X[p+m] - X[p-m]`` shared by
 every frequency of the pass, and ``+f``/``-f`` sharing the even and odd parts. Each pass is "valid":
-it shortens its axis by 4 (the halo).
+it shortens its axis by 4 (the halo). Complex signals are held as real and imaginary float32
+arrays, so every step is a real operation on contiguous memory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import numpy as np
 from ._kernels import HALO, OFFSETS_ZYX, MagnitudeSpec
 
 _F32 = np.float32
-_C64 = np.complex64
 
 
 def _shifted(array: Any, axis: int, offset: int) -> Any:
@@ -32,15 +32,40 @@ def _shifted(array: Any, axis: int, offset: int) -> Any:
     return array[tuple(index)]
 
 
+def _weighted_sum(terms: list[tuple[float, Any]], out: Any, scratch: Any, *, xp: ModuleType) -> Any:
+    """``out = sum of coefficient * array`` over ``terms`` (float32; a coefficient of 1 costs no multiply)."""
+    first = True
+    for coefficient, array in terms:
+        if coefficient == 0.0:
+            continue
+        if first:
+            if coefficient == 1.0:
+                out[...] = array
+            else:
+                xp.multiply(array, _F32(coefficient), out=out)
+            first = False
+        elif coefficient == 1.0:
+            out += array
+        else:
+            out += xp.multiply(array, _F32(coefficient), out=scratch)
+    if first:
+        out[...] = 0
+    return out
+
+
 def axis_pass(
-    array: Any, axis: int, frequencies: list[float], envelope: np.ndarray, *, xp: ModuleType
-) -> Iterator[tuple[float, Any]]:
-    """Correlate ``array`` along ``axis`` with the centred kernel of each frequency (valid mode).
+    signal: tuple[Any, Any], axis: int, frequencies: list[float], envelope: np.ndarray, *, xp: ModuleType
+) -> Iterator[tuple[float, tuple[Any, Any]]]:
+    """Correlate a signal along ``axis`` with the centred kernel of each frequency (valid mode).
+
+    Complex values are kept as separate real and imaginary float32 arrays: every step is a
+    real, contiguous operation, and a real coefficient never costs a complex multiply.
 
     Parameters
     ----------
-    array : xp.ndarray
-        float32 or complex64 array; ``axis`` has at least 5 samples.
+    signal : (xp.ndarray, xp.ndarray or None)
+        Real and imaginary parts (float32, same shape; imaginary None for a real signal); ``axis``
+        has at least 5 samples.
     axis : int
         Axis of the pass.
     frequencies : list of float
@@ -52,60 +77,83 @@ def axis_pass(
 
     Yields
     ------
-    (float, xp.ndarray)
-        Each requested frequency with its response (complex64; float32 where the kernel is real),
-        ``axis`` shortened by 4. The yielded array is a work buffer, overwritten on resumption.
+    (float, (xp.ndarray, xp.ndarray or None))
+        Each requested frequency with the real and imaginary parts of its response (imaginary
+        None where the signal and the kernel are real), ``axis`` shortened by 4. The arrays are
+        work buffers, overwritten on resumption.
     """
     g0, g1, g2 = (float(v) for v in envelope[HALO:])
-    centre = _shifted(array, axis, 0)
-    if g0 != 1.0:
-        centre = centre * _F32(g0)
-    s1 = _shifted(array, axis, 1) + _shifted(array, axis, -1)
-    s2 = _shifted(array, axis, 2) + _shifted(array, axis, -2)
-    even, scratch = xp.empty_like(s1), xp.empty_like(s1)  # work buffers shared by all frequencies
+    parts = [part for part in signal if part is not None]
+    centre = [_shifted(part, axis, 0) for part in parts]
+    s1 = [_shifted(part, axis, 1) + _shifted(part, axis, -1) for part in parts]
+    s2 = [_shifted(part, axis, 2) + _shifted(part, axis, -2) for part in parts]
+    shape = s1[0].shape
+    scratch = xp.empty(shape, dtype=xp.float32)
+    even = [xp.empty(shape, dtype=xp.float32) for _ in parts]  # work buffers shared by all frequencies
     magnitudes = sorted({abs(f) for f in frequencies})
     if any(0.0 < m < 0.5 for m in magnitudes):
-        d1 = _shifted(array, axis, 1) - _shifted(array, axis, -1)
-        d2 = _shifted(array, axis, 2) - _shifted(array, axis, -2)
-        odd, odd_scratch, signed = (xp.empty(d1.shape, dtype=xp.complex64) for _ in range(3))
+        d1 = [_shifted(part, axis, 1) - _shifted(part, axis, -1) for part in parts]
+        d2 = [_shifted(part, axis, 2) - _shifted(part, axis, -2) for part in parts]
+        odd = [xp.empty(shape, dtype=xp.float32) for _ in parts]
+        signed = (xp.empty(shape, dtype=xp.float32), xp.empty(shape, dtype=xp.float32))
     wanted = set(frequencies)
     for mag in magnitudes:
         angle = 2.0 * np.pi * mag
-        xp.multiply(s1, _F32(g1 * np.cos(angle)), out=even)
-        xp.multiply(s2, _F32(g2 * np.cos(2.0 * angle)), out=scratch)
-        even += scratch
-        even += centre
+        cos1, cos2 = g1 * np.cos(angle), g2 * np.cos(2.0 * angle)
+        for out, c, a, b in zip(even, centre, s1, s2):
+            _weighted_sum([(g0, c), (cos1, a), (cos2, b)], out, scratch, xp=xp)
+        even_pair = (even[0], even[1] if len(even) > 1 else None)
         if not 0.0 < mag < 0.5:  # sin(2πf m) = 0 at every integer m: the kernel is real
             for f in sorted({mag, -mag} & wanted):  # {0.0, -0.0} is one frequency
-                yield f, even
+                yield f, even_pair
             continue
-        xp.multiply(d1, _C64(1j * g1 * np.sin(angle)), out=odd)
-        xp.multiply(d2, _C64(1j * g2 * np.sin(2.0 * angle)), out=odd_scratch)
-        odd += odd_scratch
-        if mag in wanted:
-            yield mag, xp.add(even, odd, out=signed)
-        if -mag in wanted:
-            yield -mag, xp.subtract(even, odd, out=signed)
+        sin1, sin2 = g1 * np.sin(angle), g2 * np.sin(2.0 * angle)
+        for out, a, b in zip(odd, d1, d2):
+            _weighted_sum([(sin1, a), (sin2, b)], out, scratch, xp=xp)
+        # response(+f) = even + i odd, response(-f) = even - i odd, with even and odd complex
+        for f, sign in ((mag, 1.0), (-mag, -1.0)):
+            if f not in wanted:
+                continue
+            if len(parts) == 1:  # real signal: even real, i odd imaginary
+                yield f, (even[0], odd[0] if sign > 0 else xp.negative(odd[0], out=signed[1]))
+                continue
+            re, im = signed  # (eR + i eI) + sign i (oR + i oI) = (eR - sign oI) + i (eI + sign oR)
+            if sign > 0:
+                xp.subtract(even[0], odd[1], out=re)
+                xp.add(even[1], odd[0], out=im)
+            else:
+                xp.add(even[0], odd[1], out=re)
+                xp.subtract(even[1], odd[0], out=im)
+            yield f, signed
 
 
 def iter_magnitude_responses(tile: Any, spec: MagnitudeSpec, *, xp: ModuleType) -> Iterator[tuple[list[int], Any]]:
-    """Yield, for each distinct frequency triple of ``spec``, the feature columns it defines and its
-    response on every voxel of a padded tile.
+    """Yield, for each distinct frequency triple of ``spec``, the feature columns it defines and the
+    magnitude of its response on every voxel of a padded tile.
 
     ``tile`` is (Zt + 4, Yt + 4, Xt + 4) float32 (the voxels plus a halo of 2 on every side); the
-    response is (Zt, Yt, Xt), complex64 (float32 where the kernel is real), a work buffer that is
-    overwritten on resumption. The x pass runs once per x frequency, the y pass once per (x, y)
-    pair: every triple sharing them reuses their output.
+    magnitude is (Zt, Yt, Xt) float32, a work buffer that is overwritten on resumption. The x pass
+    runs once per x frequency, the y pass once per (x, y) pair: every triple sharing them reuses
+    their output.
     """
     plan: dict[float, dict[float, dict[float, list[int]]]] = {}
     for j, (fz, fy, fx) in enumerate(spec.frequencies_zyx.tolist()):
         plan.setdefault(fx, {}).setdefault(fy, {}).setdefault(fz, []).append(j)
-    for fx, x_response in axis_pass(tile, 2, list(plan), spec.envelope, xp=xp):
+    magnitude = square = None
+    for fx, x_response in axis_pass((tile, None), 2, list(plan), spec.envelope, xp=xp):
         by_y = plan[fx]
         for fy, xy_response in axis_pass(x_response, 1, list(by_y), spec.envelope, xp=xp):
             by_z = by_y[fy]
-            for fz, response in axis_pass(xy_response, 0, list(by_z), spec.envelope, xp=xp):
-                yield by_z[fz], response
+            for fz, (re, im) in axis_pass(xy_response, 0, list(by_z), spec.envelope, xp=xp):
+                if magnitude is None:
+                    magnitude, square = xp.empty(re.shape, dtype=xp.float32), xp.empty(re.shape, dtype=xp.float32)
+                if im is None:
+                    xp.abs(re, out=magnitude)
+                else:  # sqrt(re² + im²): hypot's overflow care costs 8x and these values are small
+                    xp.multiply(re, re, out=magnitude)
+                    magnitude += xp.multiply(im, im, out=square)
+                    xp.sqrt(magnitude, out=magnitude)
+                yield by_z[fz], magnitude
 
 
 def fill_magnitudes(tile: Any, spec: MagnitudeSpec, out: Any, *, xp: ModuleType) -> None:
@@ -120,12 +168,13 @@ def fill_magnitudes(tile: Any, spec: MagnitudeSpec, out: Any, *, xp: ModuleType)
     out : xp.ndarray
         (Zt, Yt, Xt, F) float32 (may be a view): receives feature j in ``out[..., j]``.
     """
-    for columns, response in iter_magnitude_responses(tile, spec, xp=xp):
+    for columns, magnitude in iter_magnitude_responses(tile, spec, xp=xp):
         for j in columns:
             column = out[..., j]
-            xp.abs(response, out=column)
             if spec.scale[j] != 1.0:
-                column *= _F32(spec.scale[j])
+                xp.multiply(magnitude, _F32(spec.scale[j]), out=column)
+            else:
+                column[...] = magnitude
 
 
 def accumulate_magnitudes(tile: Any, spec: MagnitudeSpec, weights: np.ndarray, outs: list[Any], *, xp: ModuleType) -> None:
@@ -148,14 +197,9 @@ def accumulate_magnitudes(tile: Any, spec: MagnitudeSpec, weights: np.ndarray, o
         K float32 arrays (Zt, Yt, Xt) (may be views), added to.
     """
     combined = np.asarray(weights, dtype=np.float64) * spec.scale[None, :]
-    magnitude = xp.empty(outs[0].shape, dtype=xp.float32)
-    scratch = xp.empty_like(magnitude)
-    for columns, response in iter_magnitude_responses(tile, spec, xp=xp):
-        factors = combined[:, columns].sum(axis=1)
-        if not factors.any():
-            continue
-        xp.abs(response, out=magnitude)
-        for out, factor in zip(outs, factors.tolist()):
+    scratch = xp.empty(outs[0].shape, dtype=xp.float32)
+    for columns, magnitude in iter_magnitude_responses(tile, spec, xp=xp):
+        for out, factor in zip(outs, combined[:, columns].sum(axis=1).tolist()):
             if factor:
                 xp.multiply(magnitude, _F32(factor), out=scratch)
                 out += scratch

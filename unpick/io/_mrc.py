@@ -360,6 +360,9 @@ class _RunningStats:
         self.low, self.high = math.inf, -math.inf
 
     def add(self, block: np.ndarray) -> None:
+        if block.dtype.itemsize == 1 and block.dtype.kind in "iub":  # masks: exact, from a histogram
+            self._add_counts(block)
+            return
         values = block.astype(np.float64)
         if values.size == 0:
             return
@@ -373,6 +376,26 @@ class _RunningStats:
         self.count = total
         self.low = min(self.low, float(values.min()))
         self.high = max(self.high, float(values.max()))
+
+    def _add_counts(self, block: np.ndarray) -> None:
+        """One-byte integers: the same update from the block's 256-bin histogram, without a float copy."""
+        counts = np.bincount(block.view(np.uint8).ravel(), minlength=256)
+        values = np.arange(256, dtype=np.float64)
+        if block.dtype.kind == "i":
+            values = values.astype(np.uint8).view(np.int8).astype(np.float64)
+        present = counts > 0
+        if not present.any():
+            return
+        n = int(counts.sum())
+        mean = float(np.dot(counts, values) / n)
+        m2 = float(np.dot(counts, np.square(values - mean)))
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+        self.low = min(self.low, float(values[present].min()))
+        self.high = max(self.high, float(values[present].max()))
 
     def summary(self) -> tuple[float, float, float, float]:
         """``(min, max, mean, rms)`` where rms is the standard deviation, as MRC headers define it."""
@@ -405,5 +428,7 @@ def _max_abs(volume: np.ndarray) -> int:
     """Largest absolute value of an integer/bool volume, computed slab by slab."""
     if volume.size == 0:
         return 0
-    return max(int(np.abs(np.asarray(volume[z0 : z0 + _SLAB]).astype(np.int64)).max())
-               for z0 in range(0, volume.shape[0], _SLAB))
+    def largest(block: np.ndarray) -> int:  # min and max in the block's own dtype: no int64 copy
+        return max(abs(int(block.min())), abs(int(block.max())))
+
+    return max(largest(np.asarray(volume[z0 : z0 + _SLAB])) for z0 in range(0, volume.shape[0], _SLAB))
