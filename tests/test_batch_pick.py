@@ -118,6 +118,26 @@ def test_batch_evaluation_per_tomogram_and_pooled(tomograms, tmp_path, capsys):
         run_batch(indir, out, task=PickTask(workflows=WORKFLOW), truth_dir=tmp_path / "nothing")
 
 
+def test_a_full_disk_fails_each_tomogram_clearly_and_the_batch_reports_it(tomograms, tmp_path, capsys, monkeypatch):
+    """-j 1 runs in this process: every mask write meets a full disk (ENOSPC from the block
+    reservation), each tomogram is recorded as failed with the path, and the summary is written."""
+    import errno
+    import os
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    indir, _ = tomograms
+    out = tmp_path / "out"
+    code = main(["-q", "batch", str(indir), "--out", str(out), "-w", WORKFLOW, "--sample-voxels", SAMPLE,
+                 "--no-progress", "-j", "1"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "3 tomograms: 3 failed; summary:" in printed and printed.count("No space left on device") == 3
+    assert not list(out.rglob("job.json"))  # nothing looks finished
+
+
 def test_cli_batch_input_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli(tmp_path / "empty", tmp_path / "out") == 2

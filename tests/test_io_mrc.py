@@ -89,6 +89,25 @@ def test_mask_round_trip_as_mode_0(tmp_path, dtype):
         np.testing.assert_array_equal(mrc.data, mask.astype(np.int8))
         assert float(mrc.voxel_size.x) == pytest.approx(10)
     np.testing.assert_array_equal(read_tomogram(path).data, mask.astype(np.float32))
+    with mrcfile.open(path, header_only=True) as mrc:  # statistics from the histogram, exact
+        values = mask.astype(np.float64)
+        stats = [float(mrc.header.dmin), float(mrc.header.dmax), float(mrc.header.dmean), float(mrc.header.rms)]
+        np.testing.assert_allclose(stats, [values.min(), values.max(), values.mean(), values.std()], rtol=1e-6)
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_no_file(tmp_path, monkeypatch):
+    """The memory map's blocks are reserved first: ENOSPC is an error naming the file, not SIGBUS,
+    and neither the target nor a temporary file is left behind."""
+    import errno
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    target = tmp_path / "mask.mrc"
+    with pytest.raises(UnpickInputError, match=r"mask\.mrc: cannot write \(No space left on device\); free disk space"):
+        write_mrc(target, np.zeros((4, 8, 8), np.int8), voxel_size_angstrom=10)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_uint8_above_127_is_stored_losslessly(tmp_path):
@@ -329,6 +348,24 @@ def test_atomic_write_success_and_failure(tmp_path):
         raise KeyError("killed")
     assert target.read_text() == "complete"
     assert _files(tmp_path) == ["out.txt"]
+
+
+def test_a_read_only_destination_is_one_clear_error_even_when_the_cleanup_fails(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    target = tmp_path / "summary.csv"
+    target.write_text("old")
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(Path, "unlink", refuse)  # the cleanup fails too, and must not hide the cause
+    with pytest.raises(UnpickInputError, match=r"summary\.csv: cannot write \(Read-only file system\)"), \
+            atomic_write(target) as tmp:
+        open(tmp, "w").close()
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    assert target.read_text() == "old"
 
 
 def test_atomic_write_requires_something_written_and_a_directory(tmp_path):

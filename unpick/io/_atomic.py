@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import uuid
@@ -16,6 +17,8 @@ logger = logging.getLogger(__name__)
 #: Suffix of in-progress files; no data glob (``*.mrc``, ``*.csv``) matches it, so a killed write
 #: never looks like a finished output. Leftovers from killed runs can be removed by this pattern.
 TEMP_SUFFIX = ".unpick-tmp"
+#: Errors of the destination, not of the program: a full disk or quota, a read-only or forbidden folder.
+UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 @contextlib.contextmanager
@@ -40,7 +43,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     Raises
     ------
     UnpickInputError
-        If the directory of ``path`` does not exist or ``path`` is a directory.
+        If the directory of ``path`` does not exist or ``path`` is a directory, or the write fails
+        because the disk is full or the folder is read-only (one line naming ``path``).
     """
     target = Path(path)
     if not target.parent.is_dir():
@@ -55,8 +59,13 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         if not tmp.exists():
             raise FileNotFoundError(f"atomic_write: nothing was written to the temporary file {tmp}")
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        with contextlib.suppress(OSError):  # the cleanup must never hide the error that stopped the write
             tmp.unlink()
+        if isinstance(err, OSError) and err.errno in UNWRITABLE_ERRNOS:
+            raise UnpickInputError(
+                f"{target}: cannot write ({os.strerror(err.errno)}); free disk space or choose a writable "
+                "output folder, then run again (finished outputs are kept)"
+            ) from err
         raise
     logger.debug("wrote %s", target)

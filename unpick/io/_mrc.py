@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import math
 import os
@@ -341,6 +342,7 @@ def write_mrc(
     store_dtype = _storage_dtype(volume)
     mode = _MODE_OF_DTYPE[store_dtype]
     with atomic_write(path) as tmp, mrcfile.new_mmap(tmp, tuple(volume.shape), mrc_mode=mode) as mrc:
+        _reserve_disk_space(tmp)
         stats = _RunningStats()
         for z0 in range(0, volume.shape[0], _SLAB):
             block = np.asarray(volume[z0 : z0 + _SLAB]).astype(store_dtype, copy=False)
@@ -350,6 +352,19 @@ def write_mrc(
         mrc.voxel_size = voxel_size
     logger.debug("%s: wrote %s volume as %s, voxel size %g Å", path, volume.shape, store_dtype, voxel_size)
     return path
+
+
+def _reserve_disk_space(path: Path) -> None:
+    """Allocate the blocks of a new memory-mapped file now: on a full disk this raises OSError
+    (ENOSPC), where writing the map would kill the process with SIGBUS."""
+    if not hasattr(os, "posix_fallocate"):  # not on macOS or Windows: their writes fail as errors
+        return
+    with open(path, "r+b") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):  # else: cannot reserve here
+                raise
 
 
 class _RunningStats:
