@@ -227,6 +227,30 @@ def test_a_linear_decision_without_the_features_equals_the_explicit_features(mix
         np.testing.assert_allclose(picks_zyx(fast.picks[name]), picks_zyx(slow.picks[name]), atol=1e-3)
 
 
+def test_picks_do_not_depend_on_the_thread_count(mixed, monkeypatch):
+    """Threads split the filters, sweeps, watershed and blurs into independent pieces, and the fits
+    run on one BLAS/OpenMP thread each (with two, K-Means and EM sum in another order): a process
+    limited to one thread everywhere and one using two give the same fitted decision thresholds
+    and exactly the same picks."""
+    from threadpoolctl import threadpool_limits
+
+    config = PickConfig().with_particle_radius(60.0)  # full-size fit samples: 2 threads split their sums
+    workflows = "intensities-kmeans-ws,intensities-gmm-cc,gabor-gmm-ws,fft-gmm-cc"
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+    with threadpool_limits(limits=1):
+        runs = [pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, workflows=workflows, config=config,
+                              keep_segmentations=True)]
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "2")
+    runs.append(pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, workflows=workflows, config=config,
+                              keep_segmentations=True))
+    for name, segmentation in runs[0].segmentations.items():
+        np.testing.assert_array_equal(segmentation.decision_levels.thresholds,
+                                      runs[1].segmentations[name].decision_levels.thresholds, err_msg=name)
+    for name in workflows.split(","):
+        assert len(runs[0].picks[name]) > 5
+        np.testing.assert_array_equal(picks_zyx(runs[0].picks[name]), picks_zyx(runs[1].picks[name]))
+
+
 def test_radius_larger_than_volume_is_refused(mixed):
     with pytest.raises(UnpickInputError, match="larger than the volume"):
         pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, config=small_config().with_particle_radius(5000.0))

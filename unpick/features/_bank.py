@@ -330,9 +330,12 @@ def _response_std(volume: Any, idx_zyx: np.ndarray, spec: MagnitudeSpec) -> np.n
     """Standard deviation over the sample of each filter's |response| (float64, per filter)."""
     neighbourhoods = np.concatenate([block for _, block in iter_neighbourhoods(volume, idx_zyx)])
     stds = np.empty(spec.n_features)
-    for start in range(0, spec.n_features, SELECTION_FILTER_BATCH):
+
+    def score(start: int) -> None:  # batches of filters side by side on threads
         cols = np.arange(start, min(start + SELECTION_FILTER_BATCH, spec.n_features))
         stds[cols] = _magnitudes(neighbourhoods, _real_imag(spec.subset(cols))).std(axis=0, dtype=np.float64)
+
+    thread_map(score, range(0, spec.n_features, SELECTION_FILTER_BATCH))
     return stds
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .._shared import Backend, to_numpy
+from .._shared import Backend, thread_map, to_numpy
 from ..cluster import DecisionLevels, decision_levels, fit_clusterer, zero_border
 from ..features import build_feature_bank, sample_interior_voxels
 from ..instances import OperatingPoint
@@ -81,30 +82,41 @@ def segment_mode(
     """
     rng = stage_rng(config.seed, mode)
     timings: dict[str, float] = {}
-    start = time.perf_counter()
-    bank = build_feature_bank(
-        volume, config=config.feature_config(mode), rng=rng, fit_z_range=fit_z_range, backend=backend
-    )
-    timings["feature_bank"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    # sized for both clusterers whichever run, so a subset of workflows sees the same sample
-    n_sample = max(config.cluster_config(c).sample_voxels for c in CLUSTERERS)
-    sample_idx = sample_interior_voxels(volume.shape, n_sample, rng=rng, z_range=fit_z_range)
-    sample_features = bank.at_voxels(volume, sample_idx)
-    sample_intensity = np.asarray(volume[tuple(sample_idx.T)], dtype=np.float32)
-    timings["sample_features"] = time.perf_counter() - start
-
-    fitted, quantisers = {}, {}
-    for name in clusterers:
+    # Everything fitted runs with one BLAS thread per operation, and K-Means with one OpenMP thread:
+    # with more, matrix products and K-Means/EM sum in another order (two threads moved GMM means by
+    # 1e-3), so the same seed would give other picks on another machine. The independent pieces
+    # (Gabor filter batches, the two clusterers) run side by side on threads instead.
+    with threadpool_limits(limits=1, user_api="blas"):  # BLAS's count is global: set once, here
         start = time.perf_counter()
-        cfg = config.cluster_config(name)
-        fit_rng = stage_rng(config.seed, mode, name)
-        rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, fit_rng)
-        fitted[name] = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=fit_rng)
-        quantisers[name] = decision_levels(fitted[name].predict_chunk(sample_features)[1])
-        timings[f"fit_{name}"] = time.perf_counter() - start
-        logger.info("%s-%s: %s", mode, name, fitted[name].decision.get("reason", fitted[name].decision))
+        bank = build_feature_bank(
+            volume, config=config.feature_config(mode), rng=rng, fit_z_range=fit_z_range, backend=backend
+        )
+        timings["feature_bank"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        # sized for both clusterers whichever run, so a subset of workflows sees the same sample
+        n_sample = max(config.cluster_config(c).sample_voxels for c in CLUSTERERS)
+        sample_idx = sample_interior_voxels(volume.shape, n_sample, rng=rng, z_range=fit_z_range)
+        sample_features = bank.at_voxels(volume, sample_idx)
+        sample_intensity = np.asarray(volume[tuple(sample_idx.T)], dtype=np.float32)
+        timings["sample_features"] = time.perf_counter() - start
+
+        def fit(name: str) -> tuple[Any, DecisionLevels, float]:
+            start = time.perf_counter()
+            cfg = config.cluster_config(name)
+            fit_rng = stage_rng(config.seed, mode, name)
+            rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, fit_rng)
+            with threadpool_limits(limits=1, user_api="openmp"):  # OpenMP's count is per calling thread
+                model = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=fit_rng)
+                quantiser = decision_levels(model.predict_chunk(sample_features)[1])
+            return model, quantiser, time.perf_counter() - start
+
+        fits = dict(zip(clusterers, thread_map(fit, list(clusterers))))
+    fitted = {name: model for name, (model, _, _) in fits.items()}
+    quantisers = {name: quantiser for name, (_, quantiser, _) in fits.items()}
+    for name, (model, _, seconds) in fits.items():
+        timings[f"fit_{name}"] = seconds
+        logger.info("%s-%s: %s", mode, name, model.decision.get("reason", model.decision))
 
     start = time.perf_counter()
     levels = {name: np.zeros(volume.shape, dtype=np.uint8) for name in clusterers}
