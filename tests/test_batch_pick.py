@@ -138,6 +138,15 @@ def test_a_full_disk_fails_each_tomogram_clearly_and_the_batch_reports_it(tomogr
     assert not list(out.rglob("job.json"))  # nothing looks finished
 
 
+def test_cli_pick_refuses_a_radius_given_in_the_wrong_unit(tomograms, tmp_path, capsys):
+    indir, _ = tomograms
+    code = main(["-q", "pick", str(indir / "TS_02.mrc"), "--out", str(tmp_path / "out"), "--particle-radius", "0.001"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "too small for any particle to be kept" in err and "give the radius in Å" in err
+    assert not list((tmp_path / "out").rglob("job.json"))
+
+
 def test_cli_batch_input_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli(tmp_path / "empty", tmp_path / "out") == 2

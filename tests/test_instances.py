@@ -50,6 +50,12 @@ def test_limits_derived_from_radius():
     assert tiny.min_size_voxels == 8 and tiny.min_distance_voxels == 1
 
 
+def test_a_radius_too_small_for_any_particle_is_refused():
+    with pytest.raises(UnpickInputError, match=r"0\.001 Å is 0\.0001 voxels at 10 Å/voxel, too small for any particle"):
+        InstanceConfig(particle_radius_angstrom=0.001).limits(voxel_size_angstrom=VOXEL)
+    assert InstanceConfig(particle_radius_angstrom=7.0).limits(voxel_size_angstrom=VOXEL).max_size_voxels == 12
+
+
 def test_limits_defaults_and_explicit_values():
     plain = InstanceConfig().limits(voxel_size_angstrom=VOXEL)
     assert (plain.min_size_voxels, plain.max_size_voxels, plain.min_distance_voxels) == (8, None, 5)

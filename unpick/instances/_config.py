@@ -101,6 +101,12 @@ class InstanceConfig(StageConfig):
         if self.min_size_voxels is not None:
             min_size = self.min_size_voxels
             max_size = None if max_size is None else max(max_size, min_size)
+        elif max_size is not None and max_size < min_size:  # no instance could pass both size filters
+            raise UnpickInputError(
+                f"particle_radius_angstrom: {self.particle_radius_angstrom:g} Å is {radius:.3g} voxels at {voxel:g} "
+                f"Å/voxel, too small for any particle to be kept ({min_size} voxels at least); give the radius in "
+                "Å (e.g. 60 for a 12 nm particle) and check the voxel size"
+            )
         return InstanceLimits(
             min_size_voxels=min_size,
             max_size_voxels=self.max_size_voxels if self.max_size_voxels is not None else max_size,
