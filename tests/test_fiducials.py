@@ -92,3 +92,18 @@ def test_a_deep_score_map_is_cleared_on_beads_and_outside_the_specimen_slab():
     kept = np.ones(volume.shape, np.float32)
     assert clear_contaminants(volume, kept, radius_voxels=6.0, fiducials=False, empty_slabs=False) == {}
     assert kept.all()
+
+
+def test_an_implausible_number_of_beads_is_a_warning(caplog):
+    """Hundreds of gold-like components are more likely dense particles than fiducials: the
+    exclusion still follows the rule, but the log says it is doubtful and how to keep them."""
+    rng = np.random.default_rng(4)
+    volume = rng.normal(size=(40, 160, 160)).astype(np.float32)
+    for z, y, x in zip(*(rng.integers(4, n - 4, size=150) for n in volume.shape)):
+        volume[z - 1 : z + 2, y - 1 : y + 2, x - 1 : x + 2] = -60.0  # 150 dark, gold-dense specks
+    found = find_fiducials(volume, rng=0)
+    assert len(found) > 100
+    with caplog.at_level("WARNING"):
+        pick_tomogram(volume, voxel_size_angstrom=10.0, config=PickConfig().with_particle_radius(30.0))
+    assert any("more than the 100 a tomogram plausibly holds" in r.getMessage() and "--keep-fiducials" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")

@@ -39,6 +39,8 @@ from ._segment import Segmentation, segment_mode
 
 logger = logging.getLogger(__name__)
 
+#: More beads than this is doubtful (tilt series carry tens of fiducials): the log says so with a WARNING.
+PLAUSIBLE_FIDUCIALS = 100
 _VERSIONED = ("numpy", "scipy", "scikit-learn", "scikit-image", "mrcfile", "pandas")
 
 
@@ -122,7 +124,15 @@ def pick_tomogram(
         start = time.perf_counter()
         fiducials = find_fiducials(volume, rng=config.seed)
         timings["fiducials"] = time.perf_counter() - start
-        if len(fiducials):
+        if len(fiducials) > PLAUSIBLE_FIDUCIALS:
+            logger.warning(
+                "%d gold fiducials found (extreme density), more than the %d a tomogram plausibly holds: dense "
+                "particles may pass for gold and be excluded; check fiducials in job.json and give "
+                "--keep-fiducials if they are particles",
+                len(fiducials),
+                PLAUSIBLE_FIDUCIALS,
+            )
+        elif len(fiducials):
             logger.info(
                 "%d gold fiducials found (extreme density); picks within their exclusion zones are dropped "
                 "(--keep-fiducials keeps them)",
