@@ -1,10 +1,10 @@
-"""Pieces every stage shares: errors, backend switch, input checks, configs, the picks table."""
+"""Pieces every stage shares: errors, backend switch, input checks, configs, the picks table.
 
-from ._backend import CPU, Backend, get_backend, gpu_available, to_numpy
-from ._config import SCHEMA_VERSION, StageConfig
+The names that need SciPy, pandas, PyYAML or joblib are imported on first use (``lazy_exports``).
+"""
+
 from ._errors import UnpickInputError
-from ._picks import PICK_COLUMNS, make_picks, picks_zyx
-from ._threads import thread_map
+from ._lazy import lazy_exports
 from ._validate import (
     NEIGHBOURHOOD,
     as_rng,
@@ -14,6 +14,21 @@ from ._validate import (
     check_volume,
     check_z_range,
 )
+
+_ORIGINS = {
+    "CPU": "._backend",
+    "Backend": "._backend",
+    "get_backend": "._backend",
+    "gpu_available": "._backend",
+    "to_numpy": "._backend",
+    "SCHEMA_VERSION": "._config",
+    "StageConfig": "._config",
+    "PICK_COLUMNS": "._picks",
+    "make_picks": "._picks",
+    "picks_zyx": "._picks",
+    "thread_map": "._threads",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
 
 __all__ = [
     "CPU",
@@ -31,6 +46,7 @@ __all__ = [
     "check_z_range",
     "get_backend",
     "gpu_available",
+    "lazy_exports",
     "make_picks",
     "picks_zyx",
     "thread_map",

@@ -1,22 +1,33 @@
-"""Workflows: the twelve unsupervised pickers, run alone or together on a tomogram."""
+"""Workflows: the twelve unsupervised pickers, run alone or together on a tomogram.
 
-from ._config import PickConfig
-from ._consensus import agreement_scores, consensus_picks
-from ._names import (
-    ALL_WORKFLOWS,
-    CLUSTERERS,
-    COMBINED,
-    DEFAULT_WORKFLOW,
-    EXTRACTORS,
-    FEATURE_MODES,
-    WORKFLOW_NAMES,
-    Workflow,
-    parse_selection,
-    parse_workflows,
-)
-from ._run import JOB_FILE, PICK_FORMATS, run_pick
-from ._runner import PickResult, pick_tomogram
-from ._segment import Segmentation
+The public names are imported on first use (``unpick._shared.lazy_exports``): the workflow names
+alone (``unpick --help``) do not load scikit-learn, scikit-image or matplotlib.
+"""
+
+from .._shared import lazy_exports
+
+_ORIGINS = {
+    "PickConfig": "._config",
+    "agreement_scores": "._consensus",
+    "consensus_picks": "._consensus",
+    "ALL_WORKFLOWS": "._names",
+    "CLUSTERERS": "._names",
+    "COMBINED": "._names",
+    "DEFAULT_WORKFLOW": "._names",
+    "EXTRACTORS": "._names",
+    "FEATURE_MODES": "._names",
+    "WORKFLOW_NAMES": "._names",
+    "Workflow": "._names",
+    "parse_selection": "._names",
+    "parse_workflows": "._names",
+    "JOB_FILE": "._run",
+    "PICK_FORMATS": "._run",
+    "run_pick": "._run",
+    "PickResult": "._runner",
+    "pick_tomogram": "._runner",
+    "Segmentation": "._segment",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
 
 __all__ = [
     "ALL_WORKFLOWS",
