@@ -281,7 +281,7 @@ def test_standing_peaks_equal_skimage_h_maxima():
     import scipy.ndimage as ndi
     from skimage.morphology import h_maxima
 
-    from unpick.instances._extract import _standing_peaks
+    from unpick.instances._watershed import _standing_peaks
 
     outcomes = set()
     for seed in range(40):
