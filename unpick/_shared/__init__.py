@@ -4,6 +4,7 @@ The names that need SciPy, pandas, PyYAML or joblib are imported on first use (`
 """
 
 from ._errors import UnpickInputError
+from ._labels import LabelSums, label_sums
 from ._lazy import lazy_exports
 from ._validate import (
     NEIGHBOURHOOD,
@@ -26,6 +27,7 @@ _ORIGINS = {
     "PICK_COLUMNS": "._picks",
     "make_picks": "._picks",
     "picks_zyx": "._picks",
+    "available_threads": "._threads",
     "thread_map": "._threads",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
@@ -33,12 +35,14 @@ __getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
 __all__ = [
     "CPU",
     "Backend",
+    "LabelSums",
     "NEIGHBOURHOOD",
     "PICK_COLUMNS",
     "SCHEMA_VERSION",
     "StageConfig",
     "UnpickInputError",
     "as_rng",
+    "available_threads",
     "check_choice",
     "check_int",
     "check_positive",
@@ -46,6 +50,7 @@ __all__ = [
     "check_z_range",
     "get_backend",
     "gpu_available",
+    "label_sums",
     "lazy_exports",
     "make_picks",
     "picks_zyx",

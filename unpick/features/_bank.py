@@ -169,11 +169,12 @@ class FeatureBank:
         kernels = [np.asarray(w, dtype=np.float32).reshape(-1) for w in weights]
         if any(len(w) != self.n_features for w in kernels):
             raise UnpickInputError(f"weights: expected vectors of {self.n_features} values, one per feature")
+        stacked = np.stack(kernels)
         # no (n, F) chunk is materialised, so a chunk can hold as many voxels as the features of several slices
         step = max(1, self.chunk_depth(volume.shape) * self.n_features // LINEAR_CHUNK_DIVISOR)
         for z0 in range(start, stop, step):
             z1 = min(z0 + step, stop)
-            yield z0, z1, self._linear_chunk(volume, z0, z1, np.stack(kernels), backend=backend, n_threads=n_threads)
+            yield z0, z1, self._linear_chunk(volume, z0, z1, stacked, backend=backend, n_threads=n_threads)
 
     def _linear_chunk(
         self, volume: Any, z0: int, z1: int, weights: np.ndarray, *, backend: Backend, n_threads: int | None

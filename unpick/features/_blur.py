@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import joblib
 import numpy as np
 import scipy.ndimage as ndi
 
-from .._shared import thread_map
+from .._shared import available_threads, thread_map
 
 CHUNK_SLICES = 32
 
@@ -35,7 +34,7 @@ def iter_blurred_chunks(
         lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
         return ndi.gaussian_filter(np.asarray(volume[lo:hi], dtype=np.float32), sigma)[z0 - lo : z1 - lo]
 
-    group = max(1, joblib.cpu_count())
+    group = available_threads()  # one chunk per thread at a time: memory stays that many chunks
     for first in range(0, len(chunks), group):
         batch = chunks[first : first + group]
         for (z0, z1), block in zip(batch, thread_map(blurred, batch)):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 
-from .._shared import as_rng
+from .._shared import as_rng, label_sums
 from ._blur import CHUNK_SLICES, iter_blurred_chunks
 
 #: A voxel of the lightly blurred tomogram (sigma FIDUCIAL_BLUR voxels) further than this many
@@ -90,14 +90,10 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     labels, n = ndi.label(extreme, structure=ndi.generate_binary_structure(3, 3))
     if not n:
         return Fiducials(np.zeros((0, 3)), np.zeros(0))
-    # extreme voxels are rare: measure the components from their voxels, not from the whole volume
-    flat = np.flatnonzero(extreme)
-    ids = labels.ravel()[flat]
-    sizes = np.bincount(ids, minlength=n + 1)[1:]
-    keep = np.flatnonzero(sizes >= MIN_FIDUCIAL_VOXELS) + 1
-    sums = np.stack([np.bincount(ids, weights=c, minlength=n + 1) for c in np.unravel_index(flat, extreme.shape)], axis=1)
-    centres = (sums[keep] / sizes[keep - 1, None]).reshape(-1, 3)
-    radii = (3.0 * sizes[keep - 1] / (4.0 * np.pi)) ** (1.0 / 3.0)
+    sums = label_sums(labels, n)  # extreme voxels are rare: measured from their voxels, not the volume
+    keep = np.flatnonzero(sums.sizes[1:] >= MIN_FIDUCIAL_VOXELS) + 1
+    centres = (sums.coordinate_sums[keep] / sums.sizes[keep, None]).reshape(-1, 3)
+    radii = (3.0 * sums.sizes[keep] / (4.0 * np.pi)) ** (1.0 / 3.0)
     return Fiducials(centres, radii)
 
 

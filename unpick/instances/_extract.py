@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 
-from .._shared import UnpickInputError, check_volume, to_numpy
+from .._shared import UnpickInputError, check_volume, label_sums, to_numpy
 from ._config import InstanceConfig, InstanceLimits
 from ._watershed import split_touching
 
@@ -267,11 +267,8 @@ def _measure(
     return_labels: bool,
 ) -> Instances:
     """Sizes, centroids and mean confidence per label via bincount; apply the size filters."""
-    flat = np.flatnonzero(labels)
-    ids = labels.ravel()[flat]
-    sizes = np.bincount(ids, minlength=n_labels + 1)
-    coords = np.unravel_index(flat, labels.shape)
-    sums = np.stack([np.bincount(ids, weights=c, minlength=n_labels + 1) for c in coords], axis=1)
+    sums = label_sums(labels, n_labels)
+    sizes = sums.sizes
     keep = sizes >= limits.min_size_voxels
     if limits.max_size_voxels is not None:
         keep &= sizes <= limits.max_size_voxels
@@ -285,12 +282,8 @@ def _measure(
         limits.max_size_voxels,
     )
     kept_sizes = sizes[kept]
-    centroids = sums[kept] / kept_sizes[:, None]
-    if confidence is None:
-        scores = np.ones(len(kept))
-    else:
-        totals = np.bincount(ids, weights=confidence.ravel()[flat], minlength=n_labels + 1)
-        scores = totals[kept] / kept_sizes
+    centroids = sums.coordinate_sums[kept] / kept_sizes[:, None]
+    scores = np.ones(len(kept)) if confidence is None else sums.totals(confidence)[kept] / kept_sizes
     label_volume = None
     if return_labels:
         lookup = np.zeros(n_labels + 1, dtype=np.int32)

@@ -124,9 +124,9 @@ def segment_mode(
     plane = volume.shape[1:]
     # a pick slab inside the border band has no voxel with a full neighbourhood: nothing to predict
     linear = {name: model.linear_decision for name, model in fitted.items()}
-    correlate = all(v is not None for v in linear.values())
+    all_linear = all(v is not None for v in linear.values())
     with tqdm(total=z_hi - z_lo, desc=f"{mode} features", unit="slice", disable=not progress, leave=False) as bar:
-        for z0, z1, decisions in _chunk_decisions(bank, volume, fitted, linear if correlate else None,
+        for z0, z1, decisions in _chunk_decisions(bank, volume, fitted, linear if all_linear else None,
                                                   z_range=(z_lo, z_hi), backend=backend):  # fmt: skip
             for name, decision in decisions.items():
                 quantised = quantisers[name].quantise(decision, xp=backend.xp)
@@ -146,7 +146,7 @@ def segment_mode(
     record = {
         "feature_bank": bank.to_record(),
         "n_features": bank.n_features,
-        "decision_path": _decision_path(mode, linear=correlate),
+        "decision_path": _decision_path(mode, linear=all_linear),
         "sample_voxels": int(len(sample_idx)),
         "timings_s": timings,
     }
