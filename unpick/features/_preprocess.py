@@ -35,7 +35,7 @@ def preprocess(
     Parameters
     ----------
     volume : array_like
-        (Z, Y, X) tomogram of any real dtype (a memmap is read once).
+        (Z, Y, X) tomogram of any real dtype (a memmap is read chunk by chunk).
     config : PreprocessConfig
     backend : Backend
         Where the blur and scaling run; the result is always returned on the host.
