@@ -224,6 +224,85 @@ def test_constant_feature_is_centred_not_divided():
     assert np.mean(fitted.predict_chunk(features)[0] == truth) > 0.995
 
 
+# ---------------------------------------------------------------- whitening
+
+
+def texture_and_minority(seed=0, n=20000, n_texture=30, fraction=0.1):
+    """One feature that separates a 10 % minority (+10 SD), and ``n_texture`` copies of a shared
+    texture factor (plus a little noise each), as the AC magnitudes of a local FFT all follow the
+    local contrast. Returns (features, truth, intensity)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random(n) < fraction
+    texture = rng.normal(size=n)
+    features = np.empty((n, 1 + n_texture), np.float32)
+    features[:, 0] = rng.normal(size=n) + 10.0 * truth
+    features[:, 1:] = texture[:, None] + 0.1 * rng.normal(size=(n, n_texture))
+    intensity = 0.55 - 0.25 * truth + rng.normal(0, 0.03, n)
+    return features, truth, intensity
+
+
+def test_whitening_lets_kmeans_find_a_minority_that_repeated_features_outvote():
+    features, truth, intensity = texture_and_minority()
+    config = ClusterConfig(method="kmeans", whiten_modes=("fft",), whiten_shrinkage=0.05)
+    plain = fit_clusterer(features, intensity, config=config, rng=0, feature_mode="intensities")
+    whitened = fit_clusterer(features, intensity, config=config, rng=0, feature_mode="fft")
+    assert plain.params.whitening is None and plain.decision["conditioning"] == "standardised"
+    assert whitened.decision["conditioning"] == "whitened (shrinkage 0.05)"
+    # z-scored, the 30 texture copies dominate the distances: 2-means halves the texture factor
+    plain_call = plain.predict_chunk(features)[0]
+    assert abs(plain_call.mean() - 0.5) < 0.1 and np.mean(plain_call == truth) < 0.7
+    # whitened, each direction counts once and the split follows the minority (2-means prefers it to
+    # halving the Gaussian texture when the minority carries over 2/pi of its direction's variance)
+    whitened_call = whitened.predict_chunk(features)[0]
+    assert np.mean(whitened_call[truth]) > 0.95 and np.mean(whitened_call[~truth]) < 0.01
+
+
+def test_whitening_matrix_gives_shrunk_unit_variances_along_the_principal_axes():
+    from unpick.cluster._fit import whitening_matrix
+
+    rng = np.random.default_rng(2)
+    mixing = rng.normal(size=(6, 6))
+    sample = (rng.normal(size=(50000, 6)) @ mixing).astype(np.float32)
+    sample -= sample.mean(axis=0)
+    variances = np.linalg.eigvalsh(np.cov(sample.T, bias=True))
+    shrinkage = 0.5
+    matrix = whitening_matrix(sample, shrinkage=shrinkage)
+    whitened_cov = np.cov((sample @ matrix).T.astype(np.float64), bias=True)
+    expected = np.sort(variances / (variances + shrinkage))
+    np.testing.assert_allclose(np.sort(np.diag(whitened_cov)), expected, rtol=1e-3)
+    np.testing.assert_allclose(whitened_cov - np.diag(np.diag(whitened_cov)), 0, atol=1e-3)
+    # deterministic: the same sample gives the same matrix, eigenvector signs included
+    np.testing.assert_array_equal(whitening_matrix(sample.copy(), shrinkage=shrinkage), matrix)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_a_whitened_decision_is_still_linear_in_the_raw_features(method):
+    features, _, intensity = texture_and_minority(seed=3, n=6000, n_texture=8)
+    config = ClusterConfig(method=method, whiten_modes=("gabor",))
+    fitted = fit_clusterer(features, intensity, config=config, rng=1, feature_mode="gabor")
+    weights, offset = fitted.linear_decision
+    decision = fitted.predict_chunk(features)[1]
+    np.testing.assert_allclose(features.astype(np.float64) @ weights + offset, decision, rtol=1e-4,
+                               atol=1e-4 * float(np.abs(decision).max()))
+
+
+@pytest.mark.parametrize(
+    "modes, message",
+    [("fft", "expected a list of distinct feature modes"), (["fft", "fft"], "distinct"), ([1], "feature modes")],
+)
+def test_whiten_modes_must_be_a_list_of_distinct_names(modes, message):
+    with pytest.raises(UnpickInputError, match=message):
+        ClusterConfig(whiten_modes=modes)
+
+
+def test_pick_config_names_the_unknown_whiten_mode():
+    from unpick.workflows import PickConfig
+
+    with pytest.raises(UnpickInputError, match="kmeans.whiten_modes: expected one of intensities, fft, gabor, got 'ff'"):
+        PickConfig.from_dict({"kmeans": {"method": "kmeans", "whiten_modes": ["ff"]}})
+    assert PickConfig().kmeans.whiten_modes == ("fft",) and PickConfig().gmm.whiten_modes == ()
+
+
 # ---------------------------------------------------------------- which cluster is particle
 
 

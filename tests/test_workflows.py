@@ -204,8 +204,9 @@ def test_a_linear_decision_without_the_features_equals_the_explicit_features(mix
     idx = sample_interior_voxels(volume.shape, 3000, rng=rng)
     sample = bank.at_voxels(volume, idx)
     explicit = bank.compute_chunk(volume, 5, 17)
-    models = [fit_clusterer(sample, volume[tuple(idx.T)], config=config, rng=np.random.default_rng(1))
+    models = [fit_clusterer(sample, volume[tuple(idx.T)], config=config, rng=np.random.default_rng(1), feature_mode=mode)
               for config in (small_config().kmeans, small_config().gmm)]
+    assert (models[0].params.whitening is not None) == (mode == "fft")  # K-Means whitens the fft magnitudes
     linear = [model.linear_decision for model in models]
     (z0, z1, responses), = list(bank.linear_responses(volume, [w for w, _ in linear], z_range=(5, 17), n_threads=2))
     assert (z0, z1) == (5, 17)

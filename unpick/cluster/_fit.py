@@ -27,11 +27,13 @@ def fit_clusterer(
     *,
     config: ClusterConfig,
     rng: int | np.random.Generator | None = 0,
+    feature_mode: str | None = None,
 ) -> FittedClusterer:
     """Fit K-Means or a Gaussian mixture with two clusters and name the particle cluster.
 
     Features are standardised per column (z-score on this sample; a constant column is only
-    centred) and clustered in float32 with scikit-learn, seeded from ``rng``. The particle
+    centred), whitened when ``feature_mode`` is one of ``config.whiten_modes`` (see
+    ``whitening_matrix``), and clustered in float32 with scikit-learn, seeded from ``rng``. The particle
     cluster is chosen by ``config.particle_cluster`` (see ``choose_particle_cluster``) and the
     decision is logged at INFO and kept in ``FittedClusterer.decision``.
 
@@ -44,6 +46,8 @@ def fit_clusterer(
     config : ClusterConfig
     rng : int, Generator or None
         Seed for the scikit-learn ``random_state``; the same seed gives the same fit.
+    feature_mode : str, optional
+        The mode the features come from ('intensities', 'fft', 'gabor'), for ``whiten_modes``.
 
     Returns
     -------
@@ -58,10 +62,14 @@ def fit_clusterer(
     mean, scale = _column_moments(feats)
     standardised = feats - mean.astype(np.float32)
     standardised *= (1.0 / scale).astype(np.float32)
+    whitening = None
+    if feature_mode is not None and feature_mode in config.whiten_modes:
+        whitening = whitening_matrix(standardised, shrinkage=config.whiten_shrinkage)
+        standardised = standardised @ whitening
     estimator = _fit_estimator(standardised, config, seed)
     del standardised
 
-    params = params_from_estimator(estimator, method=config.method, mean=mean, scale=scale)
+    params = params_from_estimator(estimator, method=config.method, mean=mean, scale=scale, whitening=whitening)
     labels = np.concatenate(
         [
             decision_block(feats[i : i + _BLOCK_ROWS], params, particle=1, xp=np) > 0
@@ -76,6 +84,7 @@ def fit_clusterer(
         )
     decision = choose_particle_cluster(labels, intensity, rule=config.particle_cluster)
     decision["method"] = config.method
+    decision["conditioning"] = "standardised" if whitening is None else f"whitened (shrinkage {config.whiten_shrinkage:g})"
     log = logger.warning if decision["doubtful"] else logger.info
     log("particle cluster = %d (%s)", decision["particle_label"], decision["reason"])
     return FittedClusterer(config=config, params=params, estimator=estimator, decision=decision)
@@ -117,6 +126,24 @@ def _column_moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if flat.any():
         logger.debug("features %s are constant on the sample: centred, not scaled", np.flatnonzero(flat).tolist())
     return mean, np.where(flat, 1.0, std)
+
+
+def whitening_matrix(standardised: np.ndarray, *, shrinkage: float) -> np.ndarray:
+    """(F, F) float32 ``W = V diag(1 / sqrt(lambda + shrinkage))`` from the covariance ``V diag(lambda) V^T``
+    of the z-scored sample: ``standardised @ W`` has principal axes of variance ``lambda / (lambda + shrinkage)``,
+    about 1 for every direction well above ``shrinkage`` and shrunk towards 0 below it.
+
+    The covariance is accumulated in float64 over row blocks (no float64 copy of the sample). The
+    eigenvector signs are fixed (largest entry positive) so the same sample gives the same matrix.
+    """
+    n, n_features = standardised.shape
+    covariance = np.zeros((n_features, n_features))
+    for start in range(0, n, _BLOCK_ROWS):
+        block = standardised[start : start + _BLOCK_ROWS].astype(np.float64)
+        covariance += block.T @ block
+    variances, axes = np.linalg.eigh(covariance / n)
+    axes *= np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(n_features)])
+    return (axes / np.sqrt(np.maximum(variances, 0.0) + shrinkage)).astype(np.float32)
 
 
 def _fit_estimator(standardised: np.ndarray, config: ClusterConfig, seed: int) -> Any:

@@ -20,7 +20,8 @@ _CPU_LINEAR_BLOCK_ELEMENTS = 1 << 16
 
 @dataclasses.dataclass(frozen=True)
 class ClusterParams:
-    """Fitted parameters in the standardised feature space ``z = (features - mean) / scale``.
+    """Fitted parameters in the conditioned feature space ``z = (features - mean) / scale``,
+    followed by ``z @ whitening`` when the features were whitened (``whitening`` (F, F), else None).
 
     K-Means keeps ``centers`` (2, F). A two-component GMM is kept as its log-odds
     ``L(z) = log p(1 | z) - log p(0 | z) = -0.5 * sum_i curvature_i * u_i**2 + gradient . z + offset``,
@@ -39,18 +40,27 @@ class ClusterParams:
     curvature: np.ndarray | None = None
     gradient: np.ndarray | None = None
     offset: float = 0.0
+    whitening: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
         return int(self.mean.shape[0])
 
 
-def params_from_estimator(estimator: Any, *, method: str, mean: np.ndarray, scale: np.ndarray) -> ClusterParams:
-    """Collect what prediction needs from a fitted scikit-learn KMeans / GaussianMixture."""
+def params_from_estimator(
+    estimator: Any, *, method: str, mean: np.ndarray, scale: np.ndarray, whitening: np.ndarray | None = None
+) -> ClusterParams:
+    """Collect what prediction needs from a fitted scikit-learn KMeans / GaussianMixture (fitted on
+    ``((features - mean) / scale) @ whitening``, or without the product when ``whitening`` is None)."""
     f32 = np.float32
+    whitening = None if whitening is None else np.ascontiguousarray(whitening, dtype=f32)
     if method == "kmeans":
         return ClusterParams(
-            method, mean.astype(f32), scale.astype(f32), centers=estimator.cluster_centers_.astype(f32)
+            method,
+            mean.astype(f32),
+            scale.astype(f32),
+            centers=estimator.cluster_centers_.astype(f32),
+            whitening=whitening,
         )
     n_features = mean.shape[0]
     chol = np.asarray(estimator.precisions_cholesky_, dtype=np.float64)
@@ -86,6 +96,7 @@ def params_from_estimator(estimator: Any, *, method: str, mean: np.ndarray, scal
         curvature=curvature.astype(f32),
         gradient=(weighted_means[1] - weighted_means[0]).astype(f32),
         offset=float(log_norm[1] - log_norm[0]),
+        whitening=whitening,
     )
 
 
@@ -112,6 +123,8 @@ def decision_block(features: Any, params: ClusterParams, *, particle: int, xp: A
     """
     z = features - xp.asarray(params.mean)
     z *= xp.asarray(1.0 / params.scale)
+    if params.whitening is not None:
+        z = z @ xp.asarray(params.whitening)
     if params.method == "kmeans":
         center, other = params.centers[particle].astype(np.float64), params.centers[1 - particle].astype(np.float64)
         direction = xp.asarray((2 * (center - other)).astype(np.float32))
@@ -134,8 +147,8 @@ def linear_decision(params: ClusterParams, *, particle: int) -> tuple[np.ndarray
     raw (unstandardised) feature space, when the decision is linear: K-Means, and a GMM whose
     precision difference vanishes (tied covariance). None for a quadratic decision.
 
-    Standardisation is affine, so ``direction . (f - mean) / scale + b`` is
-    ``f . (direction / scale) + (b - mean . direction / scale)``. float64.
+    Conditioning is affine, so ``direction . (((f - mean) / scale) @ W) + b`` is
+    ``f . (W @ direction / scale) + (b - mean . W @ direction / scale)``. float64.
     """
     if params.method == "kmeans":
         center = params.centers[particle].astype(np.float64)
@@ -147,6 +160,8 @@ def linear_decision(params: ClusterParams, *, particle: int) -> tuple[np.ndarray
             direction, bias = -direction, -bias
     else:
         return None
+    if params.whitening is not None:
+        direction = params.whitening.astype(np.float64) @ direction
     weights = direction / params.scale.astype(np.float64)
     return weights, bias - float(params.mean.astype(np.float64) @ weights)
 

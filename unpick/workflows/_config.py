@@ -6,10 +6,11 @@ import dataclasses
 
 import numpy as np
 
-from .._shared import StageConfig, UnpickInputError, check_int, check_positive
+from .._shared import StageConfig, UnpickInputError, check_choice, check_int, check_positive
 from ..cluster import ClusterConfig
 from ..features import FeatureConfig, PreprocessConfig
 from ..instances import InstanceConfig
+from ._names import FEATURE_MODES
 
 # EM over 63-125 features costs ~10x a K-Means fit per sample voxel; 50 000 voxels keep its fit
 # within seconds with no loss of F1 on the simulated sets (benchmarks/README.md).
@@ -86,6 +87,8 @@ class PickConfig(StageConfig):
         for method in ("kmeans", "gmm"):
             if getattr(self, method).method != method:
                 raise UnpickInputError(f"{method}: expected a ClusterConfig with method={method!r}")
+            for mode in getattr(self, method).whiten_modes:
+                check_choice(mode, f"{method}.whiten_modes", FEATURE_MODES)
         for method in ("cc", "ws"):
             if getattr(self, method).method != method:
                 raise UnpickInputError(f"{method}: expected an InstanceConfig with method={method!r}")

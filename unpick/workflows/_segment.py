@@ -107,7 +107,9 @@ def segment_mode(
             fit_rng = stage_rng(config.seed, mode, name)
             rows = _subsample_rows(len(sample_idx), cfg.sample_voxels, fit_rng)
             with threadpool_limits(limits=1, user_api="openmp"):  # OpenMP's count is per calling thread
-                model = fit_clusterer(sample_features[rows], sample_intensity[rows], config=cfg, rng=fit_rng)
+                model = fit_clusterer(
+                    sample_features[rows], sample_intensity[rows], config=cfg, rng=fit_rng, feature_mode=mode
+                )
                 quantiser = decision_levels(model.predict_chunk(sample_features)[1])
             return model, quantiser, time.perf_counter() - start
 
