@@ -189,6 +189,27 @@ def test_gabor_selection_uses_only_the_fit_range() -> None:
     assert high.selected[0]["frequency_zyx"] == [0.5, 0.0, 0.0]
 
 
+def test_gabor_selection_drops_near_duplicates_of_the_local_mean() -> None:
+    """On a smooth volume the top filters by spread are all low-frequency near-copies of the local
+    mean: with max correlation 1 all N are kept, by default only those that differ."""
+    volume = ndimage.gaussian_filter(np.random.default_rng(3).random((16, 40, 40)), 2.0).astype(np.float32)
+    every = build_feature_bank(volume, config=FeatureConfig(mode="gabor", gabor_max_correlation=1.0), rng=0)
+    distinct = build_feature_bank(volume, config=FeatureConfig(mode="gabor"), rng=0)
+    assert every.n_features == 24 and every.selected[0]["name"] == "gabor f=(0,0,0)"
+    assert 1 <= distinct.n_features < 24
+    assert set(distinct.names) < set(every.names)  # a subset of the same top 24, in the same order
+    assert distinct.names == [name for name in every.names if name in distinct.names]
+    # no two kept filters correlate above 0.999 on a fresh sample; every dropped one does with a kept one
+    idx = sample_interior_voxels(volume.shape, 4000, rng=1)
+    responses = every.at_voxels(volume, idx).astype(np.float64)
+    correlation = np.corrcoef(responses.T)
+    kept = [every.names.index(name) for name in distinct.names]
+    dropped = [j for j in range(24) if j not in kept]
+    off_diagonal = correlation[np.ix_(kept, kept)][~np.eye(len(kept), dtype=bool)]
+    assert np.all(np.abs(off_diagonal) < 0.9995)
+    assert np.all(np.abs(correlation[np.ix_(dropped, kept)]).max(axis=1) > 0.998)
+
+
 # --- sampling ------------------------------------------------------------------------------------
 
 
@@ -263,6 +284,8 @@ def test_at_voxels_and_compute_chunk_reject_bad_input() -> None:
         ({"n_gabor_features": 0}, "n_gabor_features: expected an integer >= 1"),
         ({"n_gabor_features": 1001, "gabor_signed": False}, "expected at most the 1000 filters"),
         ({"gabor_selection_voxels": 5}, "gabor_selection_voxels: expected an integer >= 10"),
+        ({"gabor_max_correlation": 0.0}, "gabor_max_correlation: expected a number > 0"),
+        ({"gabor_max_correlation": 1.5}, r"gabor_max_correlation: expected a correlation in \(0, 1\], got 1.5"),
         ({"chunk_megabytes": 0}, "chunk_megabytes: expected a number > 0"),
         ({"chunk_megabytes": float("nan")}, "chunk_megabytes: expected a number > 0"),
     ],

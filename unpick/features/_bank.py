@@ -287,8 +287,9 @@ def build_feature_bank(
     Intensities and fft need no data. Gabor scores every filter of the bank by the standard
     deviation of its |response| on a seeded sample of ``config.gabor_selection_voxels`` interior
     voxels inside ``fit_z_range`` (half-open slices) of ``volume_pre`` (explicit path; this tomogram
-    only, never another's choice) and keeps the ``config.n_gabor_features`` largest, ties broken by
-    bank order.
+    only, never another's choice), takes the ``config.n_gabor_features`` largest, ties broken by
+    bank order, and drops each of them whose |response| correlates above
+    ``config.gabor_max_correlation`` with one kept before it (a near-duplicate).
 
     Parameters
     ----------
@@ -314,22 +315,27 @@ def build_feature_bank(
         return FeatureBank(config, spec=spec, names=names)
     full, full_names = gabor_spec(config.gabor_frequencies_per_axis, sigma=config.gabor_sigma, signed=config.gabor_signed)
     sample = sample_interior_voxels(volume_pre.shape, config.gabor_selection_voxels, rng=as_rng(rng), z_range=fit_z_range)
-    stds = _response_std(volume_pre, sample, full)
-    keep = np.argsort(-stds, kind="stable")[: config.n_gabor_features]
+    neighbourhoods = np.concatenate([block for _, block in iter_neighbourhoods(volume_pre, sample)])
+    stds = _response_std(neighbourhoods, full)
+    top = np.argsort(-stds, kind="stable")[: config.n_gabor_features]
+    top_responses = _magnitudes(neighbourhoods, _real_imag(full.subset(top)))
+    keep = top[_distinct_columns(top_responses, max_correlation=config.gabor_max_correlation)]
     selected = tuple(
         {"name": full_names[j], "frequency_zyx": [float(v) for v in full.frequencies_zyx[j]], "response_std": float(stds[j])}
         for j in keep
     )
     logger.info(
-        "gabor: kept %d of %d filters by response std on %d voxels (%s ... %s)",
-        len(keep), full.n_features, len(sample), selected[0]["name"], selected[-1]["name"],
+        "gabor: kept %d of %d filters by response std on %d voxels, %d of the top %d dropped as near-duplicates "
+        "(|response| correlation > %g) (%s ... %s)",
+        len(keep), full.n_features, len(sample), len(top) - len(keep), len(top), config.gabor_max_correlation,
+        selected[0]["name"], selected[-1]["name"],
     )
     return FeatureBank(config, spec=full.subset(keep), names=[full_names[j] for j in keep], selected=selected)
 
 
-def _response_std(volume: Any, idx_zyx: np.ndarray, spec: MagnitudeSpec) -> np.ndarray:
-    """Standard deviation over the sample of each filter's |response| (float64, per filter)."""
-    neighbourhoods = np.concatenate([block for _, block in iter_neighbourhoods(volume, idx_zyx)])
+def _response_std(neighbourhoods: np.ndarray, spec: MagnitudeSpec) -> np.ndarray:
+    """Standard deviation over the sampled (n, 125) neighbourhoods of each filter's |response|
+    (float64, per filter)."""
     stds = np.empty(spec.n_features)
 
     def score(start: int) -> None:  # batches of filters side by side on threads
@@ -338,6 +344,21 @@ def _response_std(volume: Any, idx_zyx: np.ndarray, spec: MagnitudeSpec) -> np.n
 
     thread_map(score, range(0, spec.n_features, SELECTION_FILTER_BATCH))
     return stds
+
+
+def _distinct_columns(responses: np.ndarray, *, max_correlation: float) -> np.ndarray:
+    """Indices of the columns of ``responses`` (n, K) kept in order, each dropped whose Pearson
+    correlation with a column kept before it exceeds ``max_correlation`` in magnitude; the first is
+    always kept."""
+    centred = responses.astype(np.float64) - responses.mean(axis=0, dtype=np.float64)
+    norms = np.linalg.norm(centred, axis=0)
+    unit = centred / np.where(norms > 0, norms, 1.0)
+    correlation = unit.T @ unit
+    kept: list[int] = []
+    for column in range(responses.shape[1]):
+        if not kept or np.max(np.abs(correlation[column, kept])) <= max_correlation:
+            kept.append(column)
+    return np.asarray(kept, dtype=np.intp)
 
 
 def _real_imag(spec: MagnitudeSpec) -> np.ndarray:

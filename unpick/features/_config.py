@@ -103,8 +103,16 @@ class FeatureConfig(StageConfig):
         Standard deviation of the isotropic Gaussian envelope in voxels, on the centred grid
         {-2..2}; the envelope is 1 at the centre.
     n_gabor_features : int
-        Number of Gabor filters kept: the top-N by standard deviation of |response| on a seeded
-        voxel sample of the tomogram being processed.
+        At most this many Gabor filters are kept: the top-N by standard deviation of |response| on
+        a seeded voxel sample of the tomogram being processed, less their near-duplicates.
+    gabor_max_correlation : float
+        A top-N filter whose |response| correlates above this, on the same sample, with a filter
+        kept before it (larger spread first) is dropped as a near-duplicate. On a 5³ support the
+        largest spreads are all low-frequency filters that measure the local mean (on polnet
+        tomo_01 the 24 of them correlate at 0.994 or more with the DC filter; 9 correlate above
+        0.999 with a kept one); dropping them costs nothing and saves their passes. 1 keeps all
+        N (PickET's rule). Lower values were measured to be worse (benchmarks/README.md): the
+        band-pass filters they admit carry mostly noise texture and out-vote the density.
     gabor_selection_voxels : int
         Size of that sample.
     chunk_megabytes : float
@@ -118,6 +126,7 @@ class FeatureConfig(StageConfig):
     gabor_signed: bool = True
     gabor_sigma: float = 1.0
     n_gabor_features: int = 24
+    gabor_max_correlation: float = 0.999
     gabor_selection_voxels: int = 20_000
     chunk_megabytes: float = 256.0
 
@@ -138,6 +147,10 @@ class FeatureConfig(StageConfig):
                 f"lower it or raise gabor_frequencies_per_axis"
             )
         object.__setattr__(self, "n_gabor_features", n_keep)
+        max_corr = _check_float(self.gabor_max_correlation, "gabor_max_correlation", minimum=0.0, strict=True)
+        if max_corr > 1.0:
+            raise UnpickInputError(f"gabor_max_correlation: expected a correlation in (0, 1], got {max_corr!r}")
+        object.__setattr__(self, "gabor_max_correlation", max_corr)
         object.__setattr__(
             self, "gabor_selection_voxels", _check_int(self.gabor_selection_voxels, "gabor_selection_voxels", minimum=10)
         )
