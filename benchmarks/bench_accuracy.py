@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from unpick._shared import make_picks
+from unpick import make_picks
 from unpick.evaluate import baseline_picks, dog_picks, evaluate_workflows
 from unpick.io import read_truth
 from unpick.synthetic import SimulationConfig, simulate_tomogram
-from unpick.workflows import COMBINED, PickConfig, run_pick
-from unpick.workflows._files import save_simulation
+from unpick.workflows import COMBINED, PickConfig, run_pick, save_simulation
 
 SIMULATED = {  # increasing difficulty: noise, crowding, small particles
     "sim-noise0.5": SimulationConfig(shape_zyx=(96, 256, 256), n_particles=150, noise=0.5, seed=21),

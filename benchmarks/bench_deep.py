@@ -50,7 +50,7 @@ POLNET = Path("/work/shared/data/polnet-v1")
 def synthetic(args: argparse.Namespace) -> None:
     import torch
 
-    from unpick._shared import picks_zyx
+    from unpick import picks_zyx
     from unpick.deep import DeepConfig, calibrate_peak_threshold, peaks_at_threshold, predict_score_map, train_picker
     from unpick.evaluate import score_points
     from unpick.synthetic import SimulationConfig, simulate_tomogram
@@ -146,7 +146,7 @@ def polnet(args: argparse.Namespace) -> None:
     import psutil
     import torch
 
-    from unpick._shared import picks_zyx
+    from unpick import picks_zyx
     from unpick.deep import (
         DeepConfig,
         calibrate_peak_threshold,
@@ -284,7 +284,7 @@ def label_runs(args: argparse.Namespace) -> list[dict]:
 def labels(args: argparse.Namespace) -> None:
     import torch
 
-    from unpick._shared import picks_zyx
+    from unpick import picks_zyx
     from unpick.deep import DeepConfig, cleared_score_maps, find_peaks, peaks_at_threshold, refine_picks
     from unpick.evaluate import score_points
     from unpick.io import read_tomogram

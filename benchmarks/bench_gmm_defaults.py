@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
-from unpick._shared import picks_zyx
+from unpick import picks_zyx
 from unpick.evaluate import score_points
 from unpick.synthetic import SimulationConfig, simulate_tomogram
 from unpick.workflows import PickConfig, pick_tomogram

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..workflows._names import DEFAULT_WORKFLOW
+from ..workflows import DEFAULT_WORKFLOW
 from ._memory import default_memory_bytes
 
 if TYPE_CHECKING:

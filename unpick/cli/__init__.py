@@ -24,6 +24,8 @@ COMMANDS = {
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
+__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "build_parser", "main"]
+
 
 def _available_commands() -> dict:
     """Import each command module that exists; a missing module is simply not offered."""

@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..workflows import PickConfig
-    from ..workflows._demo import DEMO_SIMULATION, run_demo
+    from ..workflows import DEMO_SIMULATION, run_demo
     from ._pick import summary_table
 
     simulation = DEMO_SIMULATION.replace(noise=args.noise, seed=args.seed)

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import evaluate, io
-    from ..workflows._files import write_evaluation
+    from ..workflows import write_evaluation
 
     apply_metric(args)
     copick = copick_inputs(args, args.picks)
@@ -231,7 +231,7 @@ def run_copick(args: argparse.Namespace, tomograms) -> int:
     import pandas as pd
 
     from .. import evaluate, io
-    from ..workflows._files import write_evaluation
+    from ..workflows import write_evaluation
 
     if args.copick_truth_user is None:
         raise UnpickInputError("--copick-truth-user: name the copick user whose picks are the ground truth")

@@ -35,7 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_pick_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``pick``, ``batch`` and ``demo``."""
-    from ..workflows._names import DEFAULT_WORKFLOW, WORKFLOW_NAMES
+    from ..workflows import DEFAULT_WORKFLOW, WORKFLOW_NAMES
 
     parser.add_argument(
         "-w",
@@ -145,7 +145,7 @@ def job_record(path: str | None) -> dict | None:
 
 def workflows_from_args(args: argparse.Namespace) -> str:
     """``-w``, else the workflows of the job.json given to ``--config``, else the default."""
-    from ..workflows._names import DEFAULT_WORKFLOW
+    from ..workflows import DEFAULT_WORKFLOW
 
     if args.workflows is not None:
         return args.workflows

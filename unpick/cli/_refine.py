@@ -29,7 +29,7 @@ TEACHER_DIR, REFINED_DIR, STATE_DIR, RECORD_FILE = "teacher", "refined", "state"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..workflows._names import DEFAULT_WORKFLOW
+    from ..workflows import DEFAULT_WORKFLOW
 
     parser = subparsers.add_parser(
         "refine",
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .._shared import UnpickInputError, check_positive, make_picks, picks_zyx
     from ..deep import refine_picks, save_checkpoint
-    from ..deep._train import STATE_FILE
+    from ..deep import STATE_FILE
     from ..io import read_tomogram, write_mrc, write_picks
     from ..workflows import PICK_FORMATS, parse_selection
     from ._train import config_from_args

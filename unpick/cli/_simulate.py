@@ -112,7 +112,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from .._shared import UnpickInputError
     from ..synthetic import CATALOGUE, SimulationConfig, simulate_tomogram
-    from ..workflows._files import save_simulation
+    from ..workflows import save_simulation
 
     if not args.name or Path(args.name).name != args.name:
         raise UnpickInputError(f"--name: expected a plain file name without folders, got {args.name!r}")

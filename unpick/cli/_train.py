@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .._shared import UnpickInputError, check_positive, picks_zyx
     from ..deep import save_checkpoint, train_picker
-    from ..deep._train import STATE_FILE
+    from ..deep import STATE_FILE
     from ..io import read_tomogram, read_truth
 
     radius_angstrom = check_positive(args.particle_radius, "--particle-radius", unit="Å")

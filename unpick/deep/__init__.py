@@ -6,9 +6,7 @@ imports torch on first use, so ``import unpick.deep`` stays cheap and torch stay
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from .._shared import lazy_exports
 from ._config import DeepConfig
 from ._contaminants import clear_contaminants
 from ._normalise import normalise_volume
@@ -25,6 +23,7 @@ _LAZY = {
     "nnpu_loss": "._losses",
     "gekl_loss": "._losses",
     "drop_high_loss_positives": "._losses",
+    "STATE_FILE": "._train",
     "TrainedPicker": "._train",
     "train_picker": "._train",
     "predict_score_map": "._infer",
@@ -57,14 +56,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -10,6 +10,10 @@ _ORIGINS = {
     "PickConfig": "._config",
     "agreement_scores": "._consensus",
     "consensus_picks": "._consensus",
+    "DEMO_SIMULATION": "._demo",
+    "run_demo": "._demo",
+    "save_simulation": "._files",
+    "write_evaluation": "._files",
     "ALL_WORKFLOWS": "._names",
     "CLUSTERERS": "._names",
     "COMBINED": "._names",
@@ -32,6 +36,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
 __all__ = [
     "ALL_WORKFLOWS",
     "DEFAULT_WORKFLOW",
+    "DEMO_SIMULATION",
     "JOB_FILE",
     "PICK_FORMATS",
     "CLUSTERERS",
@@ -48,5 +53,8 @@ __all__ = [
     "parse_selection",
     "parse_workflows",
     "pick_tomogram",
+    "run_demo",
     "run_pick",
+    "save_simulation",
+    "write_evaluation",
 ]
