@@ -23,7 +23,8 @@ from ._json import (
     write_picks_copick,
     write_picks_ndjson,
 )
-from ._mrc import Tomogram, read_tomogram, write_mrc
+from ._mrc import Tomogram, read_tomogram
+from ._mrc_write import write_mrc
 from ._names import check_tomogram_name, tomogram_name
 from ._points import (
     read_picks_dynamo,
