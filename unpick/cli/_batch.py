@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ._copick import add_copick_options, copick_inputs, copick_target
-from ._progress import add_progress_option, show_progress
-from ._pick import add_pick_options, config_from_args, format_list, workflows_from_args
+from ._options import add_progress_option, device_from_args, format_list, show_progress
+from ._pick import add_pick_options, config_from_args, workflows_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     copick = copick_inputs(args, [args.input_dir] if args.input_dir else [])
     task = PickTask(
         workflows=workflows_from_args(args), config=config_from_args(args), voxel_size_angstrom=args.voxel_size,
-        device=args.device, formats=format_list(args.formats), write_masks=not args.no_masks,
+        device=device_from_args(args), formats=format_list(args.formats), write_masks=not args.no_masks,
         report=not args.no_report, copick=copick_target(args),
     )
     result = run_batch(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ._progress import add_progress_option, show_progress
+from ._options import (
+    add_device_option,
+    add_progress_option,
+    add_seed_option,
+    device_from_args,
+    seed_from_args,
+    show_progress,
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,10 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="K",
         help="noise std relative to the signal std (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="simulation and picking seed (default: %(default)s)")
-    parser.add_argument(
-        "--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)"
-    )
+    add_seed_option(parser, what="the simulation and the picking")
+    add_device_option(parser, what="the picking (CuPy)")
     add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
@@ -41,13 +46,14 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows import DEMO_SIMULATION, run_demo
     from ._pick import summary_table
 
-    simulation = DEMO_SIMULATION.replace(noise=args.noise, seed=args.seed)
+    seed = seed_from_args(args)
+    simulation = DEMO_SIMULATION.replace(noise=args.noise, seed=seed)
     result = run_demo(
         args.out,
         simulation=simulation,
         workflows=args.workflows,
-        config=PickConfig(seed=args.seed),
-        device=args.device,
+        config=PickConfig(seed=seed),
+        device=device_from_args(args),
         progress=show_progress(args),
     )
     print(summary_table(result.pick_run.result.record))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .._shared import UnpickInputError
 from ._copick import add_copick_options, copick_inputs
+from ._options import add_seed_option, add_voxel_size_option, seed_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,12 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="TOMO.mrc",
         help="the tomogram: region shape for relative recall and input of the baselines",
     )
-    parser.add_argument(
-        "--voxel-size",
-        type=float,
-        metavar="Å",
-        help="voxel size in Å (default: tomogram header, else the picks' voxel_size_angstrom)",
-    )
+    add_voxel_size_option(parser, extra="; without --tomogram, the picks' voxel_size_angstrom column")
     radius = parser.add_mutually_exclusive_group()
     radius.add_argument(
         "--match-radius",
@@ -88,9 +84,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="random draws averaged for relative recall (default: %(default)s)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the random baseline and draws (default: %(default)s)"
-    )
+    add_seed_option(parser, what="the random baseline and draws")
     parser.add_argument("--out", metavar="PREFIX", help="write PREFIX.csv and PREFIX.json")
     add_copick_options(parser, writes_picks=False)
     parser.add_argument(
@@ -137,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import evaluate, io
     from ..workflows import write_evaluation
 
+    seed_from_args(args)  # a bad --seed is one clear error before any file is read
     apply_metric(args)
     copick = copick_inputs(args, args.picks)
     if copick is not None:
@@ -176,14 +171,14 @@ def run(args: argparse.Namespace) -> int:
                 n_random=n_random,
                 voxel_size_angstrom=voxel,
                 particle_radius_angstrom=args.particle_radius,
-                rng=args.seed,
+                rng=seed_from_args(args),
                 z_range=args.z_slab,
             )
         )
     table = evaluate.evaluate_workflows(
         picks, truth, voxel_size_angstrom=voxel, match_radius_angstrom=args.match_radius,
         match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, z_range=args.z_slab,
-        classes=classes, beta=args.beta, n_random_draws=args.random_draws, rng=args.seed,
+        classes=classes, beta=args.beta, n_random_draws=args.random_draws, rng=seed_from_args(args),
     )  # fmt: skip
     metric = "relative_recall" if classes and tomogram is not None else "fbeta" if args.metric == "czii" else "f1"
     line = evaluate.verdict(table, metric=metric)
@@ -196,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             "truth": str(args.truth), "tomogram": args.tomogram, "voxel_size_angstrom": voxel,
             "match_radius_angstrom": args.match_radius, "match_radius_fraction": args.match_radius_fraction,
             "default_match_radius_angstrom": evaluate.DEFAULT_MATCH_RADIUS_ANGSTROM, "beta": args.beta,
-            "classes": classes, "z_slab": args.z_slab, "random_draws": args.random_draws, "seed": args.seed,
+            "classes": classes, "z_slab": args.z_slab, "random_draws": args.random_draws, "seed": seed_from_args(args),
             "picks": {name: str(path) for name, path in files.items()},
         }  # fmt: skip
         csv_path, json_path = write_evaluation(
@@ -257,7 +252,7 @@ def run_copick(args: argparse.Namespace, tomograms) -> int:
         table = evaluate.evaluate_workflows(
             picks, truth, voxel_size_angstrom=item.voxel_size_angstrom, match_radius_angstrom=args.match_radius,
             match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, beta=args.beta,
-            n_random_draws=args.random_draws, rng=args.seed,
+            n_random_draws=args.random_draws, rng=seed_from_args(args),
         )  # fmt: skip
         print(f"copick run {item.run} ({item.tomo_type}@{item.voxel_size_angstrom:g} Å), truth {args.copick_truth_user}:")
         metric = "fbeta" if args.metric == "czii" else "f1"

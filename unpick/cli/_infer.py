@@ -6,7 +6,8 @@ import argparse
 import logging
 
 from ._copick import add_copick_options, copick_inputs, copick_target
-from ._pick import add_contaminant_options, check_distinct_names, format_list
+from ._options import add_device_option, add_formats_option, add_voxel_size_option, device_from_args, format_list
+from ._pick import add_contaminant_options, check_distinct_names
 from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "tomograms", nargs="*", metavar="TOMO.mrc", help="tomogram file(s): MRC/REC or OME-Zarr (or --copick)"
     )
-    parser.add_argument("--out-dir", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--out", "--out-dir", dest="out_dir", required=True, metavar="DIR", help="output folder (--out-dir: the older name)"
+    )
     parser.add_argument(
         "--threshold", type=float, metavar="P",
         help="minimum peak score (pooled probability, 0-1); default: the threshold the checkpoint chose on "
@@ -56,12 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--particle-radius", type=float, metavar="Å",
         help="particle radius in Å for peak de-duplication (default: the training radius)",
     )  # fmt: skip
-    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one")
-    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="torch device (default: checkpoint's, auto)")
-    parser.add_argument(
-        "--formats", default="csv", metavar="LIST",
-        help="pick files to write: csv,tsv,star,relion4,copick (or json),ndjson,dynamo,imod (default: %(default)s)",
-    )  # fmt: skip
+    add_voxel_size_option(parser)
+    add_device_option(parser, what="the network (torch) and the teacher (CuPy)", saved="the checkpoint")
+    add_formats_option(parser)
     add_contaminant_options(parser)
     add_tta_option(parser)
     parser.add_argument("--no-score-map", action="store_true", help="do not write the score map MRC")
@@ -103,7 +103,7 @@ def teacher_zyx(args: argparse.Namespace, trained, tomogram, radius_angstrom: fl
         workflows=workflow,
         config=apply_contaminant_options(config, args),
         tomogram=tomogram.name,
-        device=args.device or "auto",
+        device=device_from_args(args),
     )
     picks = result.picks[workflow]
     logger.info("%s: teacher %s picked %d particles to choose the threshold from", tomogram.name, workflow, len(picks))

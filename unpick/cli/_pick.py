@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 
 from ._copick import add_copick_options, copick_inputs, copick_target
-from ._progress import add_progress_option, show_progress
+from ._options import (
+    add_device_option,
+    device_from_args,
+    add_formats_option,
+    add_progress_option,
+    add_seed_option,
+    add_voxel_size_option,
+    format_list,
+    show_progress,
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -50,12 +59,7 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         help="a PickConfig YAML/JSON, or a run's job.json to replay it (its parameters and workflows); options "
         "given here override it",
     )  # fmt: skip
-    parser.add_argument(
-        "--voxel-size",
-        type=float,
-        metavar="Å",
-        help="voxel size in Å when the MRC header lacks one (0 or 1); for OME-Zarr, the level to read",
-    )
+    add_voxel_size_option(parser, extra="; for OME-Zarr, the level to read")
     parser.add_argument(
         "--particle-radius",
         type=float,
@@ -75,16 +79,9 @@ def add_pick_options(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "smaller", "darker", "brighter", "0", "1"),
         help="which of the two clusters is particle (default auto: logged and recorded in job.json)",
     )
-    parser.add_argument("--seed", type=int, help="random seed (same seed, same picks)")
-    parser.add_argument(
-        "--device", choices=("cpu", "gpu", "auto"), default="cpu", help="compute device (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--formats",
-        default="csv",
-        metavar="LIST",
-        help="pick files to write: csv,tsv,star (RELION 5),relion4 (RELION 4 / Warp pixels),copick,ndjson,dynamo (.tbl),imod (.mod) (default: %(default)s)",
-    )
+    add_seed_option(parser, what="the voxel samples and the clusterers' starts", saved="the --config file")
+    add_device_option(parser, what="the features and clustering (CuPy)")
+    add_formats_option(parser)
     add_contaminant_options(parser)
     add_membrane_option(parser)
     parser.add_argument("--no-masks", action="store_true", help="do not write the semantic masks")
@@ -183,22 +180,6 @@ def config_from_args(args: argparse.Namespace):
     return apply_contaminant_options(config, args)
 
 
-FORMAT_ALIASES = {"json": "copick"}  # the copick picks file is a .json
-
-
-def format_list(text: str) -> tuple[str, ...]:
-    """Pick formats from a comma-separated ``--formats`` value (``json`` is copick), checked."""
-    from .._shared import UnpickInputError, check_choice
-    from ..workflows import PICK_FORMATS
-
-    formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))
-    if not formats:
-        raise UnpickInputError("--formats: expected at least one of csv, tsv, star, relion4, copick, ndjson, dynamo, imod")
-    for fmt in formats:
-        check_choice(fmt, "--formats", tuple(PICK_FORMATS))
-    return formats
-
-
 def run(args: argparse.Namespace) -> int:
     from .._shared import UnpickInputError
     from ..workflows import run_pick
@@ -220,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             workflows=workflows_from_args(args),
             config=config,
             voxel_size_angstrom=args.voxel_size,
-            device=args.device,
+            device=device_from_args(args),
             formats=formats,
             write_masks=not args.no_masks,
             report=not args.no_report,

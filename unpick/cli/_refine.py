@@ -19,8 +19,17 @@ import logging
 from pathlib import Path
 
 from ._copick import add_copick_options, copick_inputs, copick_target
-from ._progress import add_progress_option, show_progress
-from ._pick import add_contaminant_options, add_membrane_option, apply_contaminant_options, format_list
+from ._options import (
+    add_device_option,
+    add_formats_option,
+    add_progress_option,
+    add_seed_option,
+    add_voxel_size_option,
+    device_from_args,
+    format_list,
+    show_progress,
+)
+from ._pick import add_contaminant_options, add_membrane_option, apply_contaminant_options
 from ._train import add_tta_option
 
 logger = logging.getLogger(__name__)
@@ -82,16 +91,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="minimum peak score (pooled probability, 0-1); default: chosen from the teacher's picks "
         "(the PU criterion recall^2 / share of peaks kept), saved with the model",
     )  # fmt: skip
-    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one")
-    parser.add_argument("--seed", type=int, help="random seed of the deep picker")
-    parser.add_argument(
-        "--device", choices=("cpu", "gpu", "auto"),
-        help="device of the teacher (CuPy) and of torch (default auto: the GPU when present)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--formats", default="csv", metavar="LIST",
-        help="pick files to write: csv,tsv,star,relion4,copick (or json),ndjson,dynamo,imod (default: %(default)s)",
-    )  # fmt: skip
+    add_voxel_size_option(parser)
+    add_seed_option(parser, what="the deep picker's training", saved="the --config file")
+    add_device_option(parser, what="the teacher (CuPy) and the network (torch)", saved="the --config file")
+    add_formats_option(parser)
     add_contaminant_options(parser)
     add_membrane_option(parser)
     add_tta_option(parser)
@@ -140,7 +143,7 @@ def teacher_picks(args: argparse.Namespace, tomogram, workflow: str, radius_angs
         workflows=args.teacher_workflow,
         config=config,
         voxel_size_angstrom=args.voxel_size,
-        device=args.device or "auto",
+        device=device_from_args(args),
         formats=("csv",),
         write_masks=False,
         progress=show_progress(args),

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._options import add_voxel_size_option
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_RADIUS_ANGSTROM = 100.0
@@ -30,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="picks: CSV/TSV (x/y/z in voxels or Å), RELION STAR, copick JSON or ndjson",
     )
     parser.add_argument("--truth", metavar="TRUTH.csv", help="ground truth, same formats as --picks")
-    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å (default: MRC header)")
+    add_voxel_size_option(parser)
     parser.add_argument(
         "--radius",
         type=float,

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._options import add_seed_option, seed_from_args
+
 logger = logging.getLogger(__name__)
 
 # the library defaults, repeated here so ``--help`` stays instant (a test checks they agree)
@@ -17,7 +19,6 @@ DEFAULTS = {
     "n_fiducials": 2,
     "missing_wedge_degrees": 60.0,
     "bandpass_angstrom": (20.0, 300.0),
-    "seed": 0,
 }
 _SHAPE = " ".join(map(str, DEFAULTS["shape_zyx"]))
 _BANDPASS = " ".join(f"{v:g}" for v in DEFAULTS["bandpass_angstrom"])
@@ -101,9 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"periods in Å kept by the CTF-like band-pass (default: {_BANDPASS})",
     )
     bandpass.add_argument("--no-bandpass", action="store_true", help="no band-pass filter")
-    parser.add_argument(
-        "--seed", type=int, metavar="S", default=DEFAULTS["seed"], help="random seed (default: %(default)s)"
-    )
+    add_seed_option(parser, what="the simulation")
     parser.add_argument("--name", default="synthetic", help="base name of the output files (default: %(default)s)")
     parser.set_defaults(run=run)
     return parser
@@ -127,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         bandpass_angstrom=None if args.no_bandpass else tuple(args.bandpass),
         noise=args.noise,
         protein_dark=not args.bright_protein,
-        seed=args.seed,
+        seed=seed_from_args(args),
     )
     out_dir: Path = args.out_dir
     try:

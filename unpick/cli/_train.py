@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._progress import add_progress_option, show_progress
+from ._options import add_device_option, add_progress_option, add_seed_option, add_voxel_size_option, show_progress
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--expected-count", type=float, metavar="N",
         help="expected particles per tomogram, sets the class prior (default: 1.5 x the picks per tomogram)",
     )  # fmt: skip
-    parser.add_argument("--voxel-size", type=float, metavar="Å", help="voxel size in Å when the header lacks one")
-    parser.add_argument("--seed", type=int, help="random seed (same seed, same model on the same machine)")
-    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), help="torch device (default auto: CUDA if present)")
+    add_voxel_size_option(parser)
+    add_seed_option(parser, what="the training (the same model on the same machine)", saved="the --config file")
+    add_device_option(parser, what="the network (torch)", saved="the --config file")
     parser.add_argument("--resume", action="store_true", help="continue from CHECKPOINT.pt.state/ if present")
     add_tta_option(parser)
     parser.add_argument(
