@@ -12,6 +12,7 @@ from ._validate import (
     check_choice,
     check_int,
     check_positive,
+    check_shape,
     check_volume,
     check_z_range,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_positive",
+    "check_shape",
     "check_volume",
     "check_z_range",
     "get_backend",

@@ -100,3 +100,15 @@ def check_z_range(z_range: tuple[int, int] | None, depth: int, *, name: str = "z
             f"{name}: expected 0 <= z0 < z1 <= {depth} (half-open [z0, z1) in slices), got [{z0}, {z1})"
         )
     return z0, z1
+
+
+def check_shape(shape_zyx: Any, name: str = "volume_shape_zyx") -> tuple[int, int, int]:
+    """Return ``shape_zyx`` as three positive ints (Z, Y, X), voxels."""
+    message = f"{name}: expected three positive integers (Z, Y, X) in voxels, got {shape_zyx!r}"
+    try:
+        shape = tuple(int(v) for v in shape_zyx)
+    except (TypeError, ValueError) as err:
+        raise UnpickInputError(message) from err
+    if len(shape) != 3 or min(shape) < 1:
+        raise UnpickInputError(message)
+    return shape  # type: ignore[return-value]

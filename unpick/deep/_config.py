@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._shared import StageConfig, UnpickInputError, check_choice
+from .._shared import StageConfig, UnpickInputError, check_choice, check_int
 
 LOSSES = ("pn", "nnpu", "gekl")
 NORMS = ("group", "instance")
 TORCH_DEVICES = ("cpu", "gpu", "auto")
-
-
-def _check_int(value: object, name: str, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UnpickInputError(f"DeepConfig.{name}: expected an integer >= {minimum}, got {value!r}")
 
 
 def _check_fraction(value: object, name: str, *, low: float, high: float, closed_high: bool = False) -> None:
@@ -114,23 +109,23 @@ class DeepConfig(StageConfig):
                 raise UnpickInputError(f"DeepConfig.{name}: expected true or false, got {getattr(self, name)!r}")
         for name in ("patch_size", "tile_size"):
             value = getattr(self, name)
-            _check_int(value, name, minimum=16)
+            check_int(value, f"DeepConfig.{name}", minimum=16)
             if value % 8:
                 raise UnpickInputError(
                     f"DeepConfig.{name}: expected a multiple of 8 voxels (3 down-samplings), got {value}; "
                     f"use {value + 8 - value % 8}"
                 )
-        _check_int(self.batch_size, "batch_size", minimum=1)
-        _check_int(self.epochs, "epochs", minimum=1)
-        _check_int(self.iterations_per_epoch, "iterations_per_epoch", minimum=1)
-        _check_int(self.tile_overlap, "tile_overlap", minimum=0)
+        check_int(self.batch_size, "DeepConfig.batch_size", minimum=1)
+        check_int(self.epochs, "DeepConfig.epochs", minimum=1)
+        check_int(self.iterations_per_epoch, "DeepConfig.iterations_per_epoch", minimum=1)
+        check_int(self.tile_overlap, "DeepConfig.tile_overlap", minimum=0)
         if self.tile_overlap * 2 > self.tile_size:
             raise UnpickInputError(
                 f"DeepConfig.tile_overlap: expected at most half the tile size ({self.tile_size // 2}), "
                 f"got {self.tile_overlap}"
             )
-        _check_int(self.self_training_rounds, "self_training_rounds", minimum=0)
-        _check_int(self.seed, "seed", minimum=0)
+        check_int(self.self_training_rounds, "DeepConfig.self_training_rounds", minimum=0)
+        check_int(self.seed, "DeepConfig.seed", minimum=0)
         for name in ("learning_rate", "gekl_slack", "expected_count_factor"):
             _check_positive_number(getattr(self, name), name)
         _check_fraction(self.weight_decay, "weight_decay", low=0.0, high=1.0)

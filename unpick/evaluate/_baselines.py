@@ -11,22 +11,11 @@ import pandas as pd
 import scipy.ndimage as ndi
 from skimage.feature import peak_local_max
 
-from .._shared import UnpickInputError, as_rng, check_positive, check_volume, check_z_range, make_picks
+from .._shared import UnpickInputError, as_rng, check_positive, check_shape, check_volume, check_z_range, make_picks
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DOG_SIGMAS = (3.0, 6.0)  # voxels; σ 3/6 works on 10 Å data with particle radii 40–108 Å
-
-
-def check_shape(shape_zyx: Any, name: str = "shape_zyx") -> tuple[int, int, int]:
-    """Return ``shape_zyx`` as three positive ints."""
-    try:
-        shape = tuple(int(v) for v in shape_zyx)
-    except (TypeError, ValueError) as err:
-        raise UnpickInputError(f"{name}: expected three integers (Z, Y, X), got {shape_zyx!r}") from err
-    if len(shape) != 3 or min(shape) < 1:
-        raise UnpickInputError(f"{name}: expected three positive integers (Z, Y, X), got {shape_zyx!r}")
-    return shape  # type: ignore[return-value]
 
 
 def check_mask(mask: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
@@ -79,7 +68,7 @@ def random_points(
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise UnpickInputError(f"n: expected a non-negative integer number of points, got {n!r}")
-    shape = check_shape(shape_zyx)
+    shape = check_shape(shape_zyx, "shape_zyx")
     z0, z1 = check_z_range(z_range, shape[0])
     allowed = check_mask(mask, shape)
     gen = as_rng(rng)

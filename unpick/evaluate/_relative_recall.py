@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from .._shared import UnpickInputError, as_rng
-from ._baselines import check_shape, random_points
+from .._shared import check_shape
+from ._baselines import random_points
 from ._matching import as_points, as_radius, match_points
 from ._metrics import fbeta_score, safe_ratio
 

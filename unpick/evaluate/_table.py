@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from .._shared import UnpickInputError, as_rng, check_positive, check_z_range, picks_zyx
-from ._baselines import check_shape, in_z_range
+from .._shared import check_shape
+from ._baselines import in_z_range
 from ._matching import as_radius
 from ._metrics import per_class_recall, score_points
 from ._pr import pr_curve

@@ -6,18 +6,9 @@ import dataclasses
 import math
 from typing import Any
 
-from .._shared import StageConfig, UnpickInputError, check_choice
+from .._shared import StageConfig, UnpickInputError, check_choice, check_int
 
 MODES = ("intensities", "fft", "gabor")
-
-
-def _check_int(value: Any, name: str, *, minimum: int) -> int:
-    """Return ``value`` as an int >= ``minimum`` (bools and non-integral floats are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise UnpickInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise UnpickInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_float(value: Any, name: str, *, minimum: float, strict: bool, unit: str = "") -> float:
@@ -66,7 +57,7 @@ class PreprocessConfig(StageConfig):
         object.__setattr__(self, "low_percentile", low)
         object.__setattr__(self, "high_percentile", high)
         object.__setattr__(
-            self, "percentile_sample_voxels", _check_int(self.percentile_sample_voxels, "percentile_sample_voxels", minimum=100)
+            self, "percentile_sample_voxels", check_int(self.percentile_sample_voxels, "percentile_sample_voxels", minimum=100)
         )
 
 
@@ -133,12 +124,12 @@ class FeatureConfig(StageConfig):
     def __post_init__(self) -> None:
         check_choice(self.mode, "mode", MODES)
         object.__setattr__(self, "fft_dc_scale", _check_float(self.fft_dc_scale, "fft_dc_scale", minimum=0.0, strict=False))
-        n_freq = _check_int(self.gabor_frequencies_per_axis, "gabor_frequencies_per_axis", minimum=2)
+        n_freq = check_int(self.gabor_frequencies_per_axis, "gabor_frequencies_per_axis", minimum=2)
         object.__setattr__(self, "gabor_frequencies_per_axis", n_freq)
         if not isinstance(self.gabor_signed, bool):
             raise UnpickInputError(f"gabor_signed: expected true or false, got {self.gabor_signed!r}")
         object.__setattr__(self, "gabor_sigma", _check_float(self.gabor_sigma, "gabor_sigma", minimum=0.0, strict=True, unit="voxels"))
-        n_keep = _check_int(self.n_gabor_features, "n_gabor_features", minimum=1)
+        n_keep = check_int(self.n_gabor_features, "n_gabor_features", minimum=1)
         bank_size = gabor_bank_size(n_freq, signed=self.gabor_signed)
         if n_keep > bank_size:
             raise UnpickInputError(
@@ -152,7 +143,7 @@ class FeatureConfig(StageConfig):
             raise UnpickInputError(f"gabor_max_correlation: expected a correlation in (0, 1], got {max_corr!r}")
         object.__setattr__(self, "gabor_max_correlation", max_corr)
         object.__setattr__(
-            self, "gabor_selection_voxels", _check_int(self.gabor_selection_voxels, "gabor_selection_voxels", minimum=10)
+            self, "gabor_selection_voxels", check_int(self.gabor_selection_voxels, "gabor_selection_voxels", minimum=10)
         )
         object.__setattr__(
             self, "chunk_megabytes", _check_float(self.chunk_megabytes, "chunk_megabytes", minimum=0.0, strict=True, unit="MB")

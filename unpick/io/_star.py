@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import starfile
 
-from .._shared import UnpickInputError
+from .._shared import UnpickInputError, check_shape
 from ._atomic import atomic_write
 from ._names import strip_rec
 from ._table import (
     XYZ,
     check_picks,
-    check_shape,
     finish_table,
     optional_voxel_size,
     require_file,

@@ -46,21 +46,6 @@ def single_voxel_size(picks: pd.DataFrame, *, fmt: str) -> float | None:
     return float(sizes[0]) if len(sizes) else None
 
 
-def check_shape(volume_shape_zyx: Any) -> tuple[int, int, int]:
-    """Return ``volume_shape_zyx`` as three positive ints (Z, Y, X)."""
-    try:
-        shape = tuple(int(n) for n in volume_shape_zyx)
-    except (TypeError, ValueError) as err:
-        raise UnpickInputError(
-            f"volume_shape_zyx: expected three positive integers (Z, Y, X) in voxels, got {volume_shape_zyx!r}"
-        ) from err
-    if len(shape) != 3 or min(shape) <= 0:
-        raise UnpickInputError(
-            f"volume_shape_zyx: expected three positive integers (Z, Y, X) in voxels, got {volume_shape_zyx!r}"
-        )
-    return shape  # type: ignore[return-value]
-
-
 def optional_voxel_size(value: float | None, *, name: str = "voxel_size_angstrom") -> float | None:
     """Validate an optional voxel size in Å."""
     return None if value is None else check_positive(value, name, unit="Å")
