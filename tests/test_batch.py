@@ -395,6 +395,10 @@ def test_manifest_ignores_a_truncated_last_line(tmp_path, caplog):
     assert "line 4 is incomplete" in caplog.text
     assert {name: r["status"] for name, r in loaded.latest.items()} == {"t1": "failed", "t2": "failed"}
     assert loaded.latest["t1"]["error"] == "later"
+    # the next run's record starts a line of its own: it is not glued onto the torn one and lost
+    loaded.append({"tomogram": "t3", "status": "done"})
+    again = Manifest(tmp_path)
+    assert again.latest["t3"]["status"] == "done" and again.latest["t1"]["error"] == "later"
 
 
 def test_task_resources():

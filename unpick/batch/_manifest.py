@@ -75,11 +75,18 @@ class Manifest:
                 logger.warning("%s: line %d is not a tomogram record and is ignored", self.path, number)
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record (one ``write`` call, then ``fsync``) and make it the latest."""
+        """Append one record (one ``write`` call, then ``fsync``) and make it the latest.
+
+        A last line left torn by a killed run (no final newline) is ended first, so this record
+        starts a line of its own instead of gluing onto the torn one and being lost with it.
+        """
         record = {"schema": MANIFEST_SCHEMA, **record}
         line = (json.dumps(record, sort_keys=True, default=_json_default) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
             os.write(fd, line)
             os.fsync(fd)
         finally:
