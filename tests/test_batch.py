@@ -272,6 +272,35 @@ def test_killed_batch_resumes(tmp_path):
     assert len(merged(tmp_path / "out")) == 5
 
 
+def test_workers_end_when_the_batch_is_killed(tmp_path):
+    """``kill -9`` of a ``-j 2`` batch: its loky workers end within seconds instead of running on,
+    finishing and writing results after the batch lock is released."""
+    names = ("t1", "t2", "t3", "t4")
+    make_dataset(tmp_path / "in", names)
+    calls_dir = tmp_path / "calls"
+    calls_dir.mkdir()
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_batch import BlobTask
+        from unpick.batch import run_batch
+        run_batch({str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r},
+                  task=BlobTask({str(calls_dir)!r}, sleep_s=6.0), n_jobs=2, progress=False)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(calls_dir.iterdir())) < 2:
+            time.sleep(0.05)
+        assert len(list(calls_dir.iterdir())) >= 2, "the workers never started"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    time.sleep(8.0)  # past the tasks' 6 s: an orphaned worker would have written its picks by now
+    assert not list((tmp_path / "out").glob("*/done.json"))
+    assert len(list(calls_dir.iterdir())) == 2  # and no orphan took the next tomogram
+
+
 def test_two_batches_into_one_output_dir(tmp_path):
     make_dataset(tmp_path / "a", ("t1", "t2"))
     make_dataset(tmp_path / "b", ("t3",))

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,11 @@ def _outcomes(
     if not todo:
         return
     level = min(logging.INFO, logging.getLogger("unpick").getEffectiveLevel())
-    calls = (delayed(execute)(task, item.name, item.path, out / item.name, log_level=level) for item in todo)
+    calls = (
+        delayed(execute)(task, item.name, item.path, out / item.name, log_level=level,
+                         batch_pid=os.getpid(), batch_host=socket.gethostname())
+        for item in todo
+    )  # fmt: skip
     if backend == "dask":
         with dask_parallel(scheduler, n_workers=jobs, resources=resources):
             yield from Parallel(n_jobs=-1, return_as="generator_unordered", batch_size=1)(calls)

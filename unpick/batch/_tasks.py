@@ -157,15 +157,54 @@ class PickTask(TomogramTask):
         )
 
 
-def execute(task: TomogramTask, name: str, tomogram_path: Path, target_dir: Path, *, log_level: int) -> TomogramOutcome:
+#: How often a worker process checks that the batch process that sent it work is still alive.
+PARENT_CHECK_SECONDS = 0.5
+_watched_parents: set[int] = set()
+_watch_lock = threading.Lock()
+
+
+def exit_with_batch(batch_pid: int, batch_host: str) -> None:
+    """In a worker process on the batch's own machine, end this process as soon as the batch
+    process ``batch_pid`` is gone (killed with SIGKILL, say), so that no orphan goes on writing
+    results after the batch lock is released and a rerun has started. One watcher thread per
+    process; nothing in the batch process itself or on another machine (Dask workers there are
+    ended by their own scheduler)."""
+    if os.getpid() == batch_pid or socket.gethostname() != batch_host:
+        return
+    with _watch_lock:
+        if batch_pid in _watched_parents:
+            return
+        _watched_parents.add(batch_pid)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            try:
+                os.kill(batch_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)  # the batch is gone: stop now, finishing nothing
+            except PermissionError:  # alive, under another user
+                pass
+
+    threading.Thread(target=watch, name=f"unpick-batch-{batch_pid}", daemon=True).start()
+
+
+def execute(
+    task: TomogramTask, name: str, tomogram_path: Path, target_dir: Path, *, log_level: int,
+    batch_pid: int | None = None, batch_host: str = "",
+) -> TomogramOutcome:
     """Run ``task`` on one tomogram in a worker; never raises for an ordinary exception.
 
     Log records of the ``unpick`` package from this thread go to ``target_dir/unpick.log``
     (appended, one header per attempt). An exception becomes a ``'failed'`` outcome with its
-    type and message, and its traceback goes to the log file.
+    type and message, and its traceback goes to the log file. With ``batch_pid`` (the batch
+    process and its host), a worker process ends itself when the batch is killed
+    (``exit_with_batch``).
     """
     start = time.perf_counter()
     host = socket.gethostname()
+    if batch_pid is not None:
+        exit_with_batch(batch_pid, batch_host)
 
     def outcome(status: str, **extra: Any) -> TomogramOutcome:
         return TomogramOutcome(name=name, status=status, seconds=time.perf_counter() - start, host=host, **extra)
