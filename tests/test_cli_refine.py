@@ -78,7 +78,7 @@ def test_infer_chooses_each_threshold_from_the_checkpoints_teacher(resumed, tmp_
     refined = resumed["out"] / "refined"
     trained = load_checkpoint(refined / "model.pt")
     assert trained.teacher["workflow"] == "gabor-kmeans-ws"
-    assert trained.teacher["config"]["cc"]["particle_radius_angstrom"] == 100
+    assert trained.teacher["config"]["particle_radius_angstrom"] == 100
     out = tmp_path / "infer"
     assert main(["-q", "infer", str(refined / "model.pt"), str(resumed["tomo"]), "--out-dir", str(out)]) == 0
     row = json.loads((out / "infer.json").read_text())["tomograms"]["TS_07"]

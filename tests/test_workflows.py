@@ -70,6 +70,22 @@ def test_pick_config_round_trips_through_yaml(tmp_path):
     assert PickConfig.from_file(path) == config
 
 
+def test_the_particle_radius_is_kept_once_and_old_configs_migrate(tmp_path):
+    config = PickConfig().with_particle_radius(80.0)
+    assert config.particle_radius_angstrom == 80.0 and config.cc.particle_radius_angstrom is None
+    assert config.instance_config("cc").particle_radius_angstrom == 80.0 == config.instance_config("ws").particle_radius_angstrom
+    written = config.to_dict()
+    assert written["particle_radius_angstrom"] == 80.0
+    assert "particle_radius_angstrom" not in written["cc"] and "particle_radius_angstrom" not in written["ws"]
+    # a config (or job.json) of the earlier layout: the radius under both extractors
+    old = tmp_path / "old.yaml"
+    old.write_text("cc: {method: cc, particle_radius_angstrom: 80.0}\nws: {method: ws, particle_radius_angstrom: 80.0}\n")
+    assert PickConfig.from_file(old) == config
+    old.write_text("cc: {method: cc, particle_radius_angstrom: 80.0}\nws: {method: ws, particle_radius_angstrom: 60.0}\n")
+    with pytest.raises(UnpickInputError, match="cc.particle_radius_angstrom 80.0, ws.particle_radius_angstrom 60.0 differ"):
+        PickConfig.from_file(old)
+
+
 def test_gabor_kmeans_ws_recovers_large_particles(large_particles):
     sim = large_particles
     radius_angstrom = float(sim.truth["radius_angstrom"].iloc[0])

@@ -44,7 +44,10 @@ class PickConfig(StageConfig):
 
     ``fit_z_range`` bounds the voxels used to fit (Gabor selection, clustering sample);
     ``pick_z_range`` bounds where picks may lie. Both are half-open ``[z0, z1)`` slices.
-    ``particle_radius_angstrom`` sets size filters and the watershed spacing of both extractors.
+    ``particle_radius_angstrom`` (Å, or None) sets the size filters, the operating point and the
+    watershed spacing of both extractors; it is kept here only, and ``instance_config`` hands it to
+    ``cc`` and ``ws``. A config written before (a radius under ``cc:`` and ``ws:``) is read as one
+    radius here, and two different radii there are an error.
     ``exclude_fiducials`` removes gold beads (extreme density) and their streaks from picking;
     ``exclude_empty_slabs`` (with a particle radius) fits and picks only inside the specimen slab,
     not in the empty slabs above and below it (the fit slab then defaults to the specimen slab);
@@ -60,6 +63,7 @@ class PickConfig(StageConfig):
     gmm: ClusterConfig = ClusterConfig(method="gmm", sample_voxels=GMM_SAMPLE_VOXELS)
     cc: InstanceConfig = InstanceConfig(method="cc")
     ws: InstanceConfig = InstanceConfig(method="ws")
+    particle_radius_angstrom: float | None = None
     fit_z_range: tuple[int, int] | None = None
     pick_z_range: tuple[int, int] | None = None
     exclude_fiducials: bool = True
@@ -75,6 +79,7 @@ class PickConfig(StageConfig):
                     f"{getattr(self, name)!r}; leave it out for the defaults"
                 )
         object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
+        self._gather_particle_radius()
         for name in ("exclude_fiducials", "exclude_empty_slabs", "exclude_membranes"):
             if not isinstance(getattr(self, name), bool):
                 raise UnpickInputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
@@ -93,14 +98,42 @@ class PickConfig(StageConfig):
             if getattr(self, method).method != method:
                 raise UnpickInputError(f"{method}: expected an InstanceConfig with method={method!r}")
 
+    def _gather_particle_radius(self) -> None:
+        """Keep the particle radius in one place: a radius given to ``cc`` or ``ws`` (a config of
+        the earlier layout) moves here; two different radii are refused, naming both."""
+        given = {
+            name: radius
+            for name, radius in (
+                ("particle_radius_angstrom", self.particle_radius_angstrom),
+                ("cc.particle_radius_angstrom", self.cc.particle_radius_angstrom),
+                ("ws.particle_radius_angstrom", self.ws.particle_radius_angstrom),
+            )
+            if radius is not None
+        }
+        if len(set(given.values())) > 1:
+            raise UnpickInputError(
+                "particle radius: " + ", ".join(f"{name} {value!r}" for name, value in given.items())
+                + " differ; give one particle_radius_angstrom (Å) at the top of the config"
+            )
+        if given:
+            radius = check_positive(next(iter(given.values())), "particle_radius_angstrom", unit="Å")
+            object.__setattr__(self, "particle_radius_angstrom", radius)
+        for method in ("cc", "ws"):
+            if getattr(self, method).particle_radius_angstrom is not None:
+                object.__setattr__(self, method, getattr(self, method).replace(particle_radius_angstrom=None))
+
+    def to_dict(self) -> dict:
+        """As ``StageConfig.to_dict``, without the extractors' radius fields (the radius is here)."""
+        out = super().to_dict()
+        for method in ("cc", "ws"):
+            out[method].pop("particle_radius_angstrom", None)
+        return out
+
     def with_particle_radius(self, radius_angstrom: float | None) -> "PickConfig":
-        """A copy whose extractors both use ``radius_angstrom`` (None: no radius-derived filters)."""
+        """A copy with the particle radius ``radius_angstrom`` (None: no radius-derived filters)."""
         if radius_angstrom is not None:
             check_positive(radius_angstrom, "particle radius", unit="Å")
-        return self.replace(
-            cc=self.cc.replace(particle_radius_angstrom=radius_angstrom),
-            ws=self.ws.replace(particle_radius_angstrom=radius_angstrom),
-        )
+        return self.replace(particle_radius_angstrom=radius_angstrom)
 
     def feature_config(self, mode: str) -> FeatureConfig:
         return getattr(self, mode)
@@ -109,4 +142,5 @@ class PickConfig(StageConfig):
         return getattr(self, method)
 
     def instance_config(self, method: str) -> InstanceConfig:
-        return getattr(self, method)
+        """The extractor's config with this config's particle radius."""
+        return getattr(self, method).replace(particle_radius_angstrom=self.particle_radius_angstrom)

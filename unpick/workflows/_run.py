@@ -153,7 +153,7 @@ def remove_stale_outputs(target: Path, written: list[str]) -> None:
 
 def _display_radius_voxels(config: PickConfig, voxel_size_angstrom: float) -> float:
     """Circle radius for the report: the particle radius when given, else the watershed spacing."""
-    radius = config.ws.particle_radius_angstrom
+    radius = config.particle_radius_angstrom
     if radius is not None:
         return radius / voxel_size_angstrom
-    return float(config.ws.limits(voxel_size_angstrom=voxel_size_angstrom).min_distance_voxels)
+    return float(config.instance_config("ws").limits(voxel_size_angstrom=voxel_size_angstrom).min_distance_voxels)

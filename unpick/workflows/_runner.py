@@ -99,7 +99,7 @@ def pick_tomogram(
     pre = preprocess(volume, config=config.preprocess, backend=backend, rng=config.seed)
     timings["preprocess"] = time.perf_counter() - start
     slab = None
-    radius = config.cc.limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
+    radius = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
     if config.exclude_empty_slabs and radius is not None:
         start = time.perf_counter()
         slab = find_specimen_slab(volume, radius_voxels=radius)
@@ -234,7 +234,7 @@ def _combine(
     tomogram: str,
 ) -> None:
     """Add the consensus and/or auto picks, and every workflow's label-free agreement score."""
-    limits = config.cc.limits(voxel_size_angstrom=voxel_size_angstrom)
+    limits = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom)
     radius = limits.radius_voxels if limits.radius_voxels is not None else float(limits.min_distance_voxels)
     singles = dict(picks)
     consensus = consensus_picks(singles, radius_voxels=radius, voxel_size_angstrom=voxel_size_angstrom, tomogram=tomogram)
@@ -262,7 +262,7 @@ def _combine(
 
 def _choose_operating_point(segmentation: Segmentation, config: PickConfig, voxel_size_angstrom: float) -> None:
     """Set the segmentation's mask level from the data (with a particle radius), and log it."""
-    limits = config.cc.limits(voxel_size_angstrom=voxel_size_angstrom)
+    limits = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom)
     boundary = segmentation.decision_levels
     if limits.max_size_voxels is None:
         logger.info(
@@ -289,13 +289,13 @@ def _shared_components(
 ) -> tuple[np.ndarray, int] | None:
     """The mask's components, computed once when both extractors run on it with the same settings."""
     extractors = {w.extractor for w in workflows if w.segmentation == segmentation.name}
-    same = config.cc.connectivity == config.ws.connectivity and config.cc.limits(
+    same = config.cc.connectivity == config.ws.connectivity and config.instance_config("cc").limits(
         voxel_size_angstrom=voxel_size_angstrom
-    ) == config.ws.limits(voxel_size_angstrom=voxel_size_angstrom)
+    ) == config.instance_config("ws").limits(voxel_size_angstrom=voxel_size_angstrom)
     if len(extractors) < 2 or not same:
         return None
     return label_components(
-        segmentation.mask, config=config.cc, voxel_size_angstrom=voxel_size_angstrom, levels=segmentation.levels
+        segmentation.mask, config=config.instance_config("cc"), voxel_size_angstrom=voxel_size_angstrom, levels=segmentation.levels
     )
 
 
@@ -327,7 +327,7 @@ def _extract(
 
 
 def _check_radius_fits(config: PickConfig, shape: tuple[int, ...], voxel_size_angstrom: float) -> None:
-    radius = config.cc.particle_radius_angstrom or config.ws.particle_radius_angstrom
+    radius = config.particle_radius_angstrom
     if radius is None:
         return
     radius_voxels = radius / voxel_size_angstrom
