@@ -238,8 +238,9 @@ def test_interrupted_batch_resumes_and_loses_nothing(tmp_path):
     assert read_picks_csv(out / "t3" / "picks" / "blob.csv").shape[0] == 1
 
 
-def test_killed_batch_resumes(tmp_path):
-    names = ("t1", "t2", "t3", "t4", "t5")
+def start_batch_process(tmp_path, names, *, sleep_s, n_jobs):
+    """A batch of BlobTasks over ``names`` in its own process (to be killed); returns it and the
+    folder where each task call leaves a file."""
     make_dataset(tmp_path / "in", names)
     calls_dir = tmp_path / "calls"
     calls_dir.mkdir()
@@ -249,9 +250,13 @@ def test_killed_batch_resumes(tmp_path):
         from test_batch import BlobTask
         from unpick.batch import run_batch
         run_batch({str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r},
-                  task=BlobTask({str(calls_dir)!r}, sleep_s=0.4), progress=False)
+                  task=BlobTask({str(calls_dir)!r}, sleep_s={sleep_s}), n_jobs={n_jobs}, progress=False)
     """)
-    process = subprocess.Popen([sys.executable, "-c", script])
+    return subprocess.Popen([sys.executable, "-c", script]), calls_dir
+
+
+def test_killed_batch_resumes(tmp_path):
+    process, calls_dir = start_batch_process(tmp_path, ("t1", "t2", "t3", "t4", "t5"), sleep_s=0.4, n_jobs=1)
     manifest = tmp_path / "out" / MANIFEST_FILE
     try:
         deadline = time.monotonic() + 60
@@ -275,19 +280,7 @@ def test_killed_batch_resumes(tmp_path):
 def test_workers_end_when_the_batch_is_killed(tmp_path):
     """``kill -9`` of a ``-j 2`` batch: its loky workers end within seconds instead of running on,
     finishing and writing results after the batch lock is released."""
-    names = ("t1", "t2", "t3", "t4")
-    make_dataset(tmp_path / "in", names)
-    calls_dir = tmp_path / "calls"
-    calls_dir.mkdir()
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_batch import BlobTask
-        from unpick.batch import run_batch
-        run_batch({str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r},
-                  task=BlobTask({str(calls_dir)!r}, sleep_s=6.0), n_jobs=2, progress=False)
-    """)
-    process = subprocess.Popen([sys.executable, "-c", script])
+    process, calls_dir = start_batch_process(tmp_path, ("t1", "t2", "t3", "t4"), sleep_s=6.0, n_jobs=2)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(calls_dir.iterdir())) < 2:
