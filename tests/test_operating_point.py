@@ -78,12 +78,15 @@ def test_sweep_recovers_the_planted_blobs_and_rejects_a_percolating_level():
     assert point.quality["n_persistent"] == rows[point.level]["n_persistent"]
     assert all(r["n_persistent"] <= r["n_particle_sized"] for r in point.sweep)
     # the stable count: the number discounted by its relative change between the neighbouring candidates
+    # and by the share of particle-sized components that lack a high peak
     ordered = [rows[k] for k in sorted(rows)]
     for i in range(1, len(ordered) - 1):
         n = ordered[i]["n_persistent"]
         if n:
             change = abs(ordered[i - 1]["n_persistent"] - ordered[i + 1]["n_persistent"]) / n
-            assert ordered[i]["stable_count"] == pytest.approx(n * max(0.0, 1.0 - change) ** 0.5)
+            purity = n / ordered[i]["n_particle_sized"]
+            assert ordered[i]["purity"] == pytest.approx(purity)
+            assert ordered[i]["stable_count"] == pytest.approx(n * max(0.0, 1.0 - change) ** 0.5 * purity)
 
 
 def test_sweep_without_particle_sized_components_is_doubtful():

@@ -1,5 +1,5 @@
 """The mask threshold chosen from the data: the level where the number of particle-sized
-components with a high peak is largest and most stable."""
+components with a high peak is largest and most stable, and few particle-sized blobs lack a peak."""
 
 from __future__ import annotations
 
@@ -36,12 +36,15 @@ GIANT_WEIGHT = 0.0
 #: compete (the choice is then doubtful).
 FALLBACK_SHARE_FRACTION = 0.5
 #: A particle-sized component counts only when its peak reaches PERSISTENCE_LEVELS levels above
-#: the candidate level (a mask with about 2.7 times fewer voxels): a particle has a core of high
+#: the candidate level (a mask with about 1.8 times fewer voxels): a particle has a core of high
 #: decision values, a blob of noise correlated at the particle scale that passes the size filter
 #: at a loose level does not. Without it the sweep counted such blobs as particles and took too
 #: loose a level once membranes no longer made those levels inadmissible (the demo volume and the
-#: simulator sets at noise 1.5-3; chosen there and on polnet tomo_01, benchmarks/README.md).
-PERSISTENCE_LEVELS = 30
+#: simulator sets at noise 1.5-3). It was 30 levels (2.7 times fewer voxels) until the purity
+#: below took over part of its job: small, weak particles (unpick's sim-small set) lose their
+#: peak at tight levels under 30, so the count fell where they were segmented best
+#: (benchmarks/README.md, session 8).
+PERSISTENCE_LEVELS = 18
 #: The sweep labels a centred (Y, X) crop, all z, of at most this many voxels. It must be large:
 #: a crop cuts membranes and percolating networks into pieces that pass for particles.
 SWEEP_MAX_VOXELS = 32_000_000
@@ -63,9 +66,10 @@ class OperatingPoint:
     sweep : list of dict
         Per candidate level: ``level``, ``tail_fraction`` (share of fit-sample voxels at or above
         it), ``n_components``, ``n_particle_sized``, ``n_persistent`` (those whose peak is
-        ``PERSISTENCE_LEVELS`` higher), ``particle_sized_share``, ``giant_share`` and
-        ``speck_share`` (shares of the candidate mask's voxels in components within, above and
-        below the size limits), ``count_change`` and ``stable_count`` (``choose_operating_level``).
+        ``PERSISTENCE_LEVELS`` higher), ``purity`` (n_persistent / n_particle_sized),
+        ``particle_sized_share``, ``giant_share`` and ``speck_share`` (shares of the candidate mask's
+        voxels in components within, above and below the size limits), ``count_change`` and
+        ``stable_count`` (``choose_operating_level``).
     doubtful : bool
         True when no candidate was admissible (``MIN_PARTICLE_SIZED_SHARE``) or the best one has very few
         components: the log carries a WARNING.
@@ -101,12 +105,15 @@ def choose_operating_level(
     to ``max_size_voxels``) whose peak reaches ``PERSISTENCE_LEVELS`` higher are counted: ``n(k)``.
     Among the candidates whose mask lies mostly in such components (a share of at least
     ``MIN_PARTICLE_SIZED_SHARE``), the chosen level maximises the **stable count**
-    ``n(k) x sqrt(1 - |n(k - r) - n(k + r)| / n(k))``, ``r = STABILITY_REACH`` candidates. Where the
+    ``n(k) x sqrt(1 - |n(k - r) - n(k + r)| / n(k)) x purity(k)``, ``r = STABILITY_REACH`` candidates,
+    ``purity`` the share of the particle-sized components that have the high peak. Where the
     mask segments the particles, loosening or tightening it a little changes their number
     little; too loose a level adds noise blobs and texture by the hundred (their number climbs
     steeply, polnet tomo_04's ice) or percolates into giant components, too tight a one loses
     particles under the size minimum. It is the principle of maximally stable extremal regions
-    (Matas et al. 2002) applied to the count. No ground truth is used.
+    (Matas et al. 2002) applied to the count; the purity discounts a level whose particle-sized
+    components are often blobs without a core (noise that passes the size filter). No ground
+    truth is used.
 
     Parameters
     ----------
@@ -149,9 +156,10 @@ def choose_operating_level(
     if admissible:
         row = _most_stable(admissible)
         reason = (
-            f"level {row['level']}: {row['n_persistent']} particle-sized components with a high peak, "
-            f"{100 * row['count_change']:.0f} % change in their number {STABILITY_REACH * SWEEP_STEP} levels "
-            f"either side, the most stable count of {len(sweep)} levels; {100 * row['tail_fraction']:.2f} % of "
+            f"level {row['level']}: {row['n_persistent']} particle-sized components with a high peak "
+            f"({row['purity']:.0%} of the particle-sized ones), {100 * row['count_change']:.0f} % change in their "
+            f"number {STABILITY_REACH * SWEEP_STEP} levels either side, the most stable count of {len(sweep)} "
+            f"levels; {100 * row['tail_fraction']:.2f} % of "
             f"voxels, {row['particle_sized_share']:.0%} of the mask particle-sized"
         )
         doubtful = row["n_persistent"] < min_components
@@ -177,14 +185,14 @@ def choose_operating_level(
 def _add_stability(sweep: list[dict[str, Any]]) -> None:
     """Give each row ``count_change`` (relative change of ``n_persistent`` between the candidates
     ``STABILITY_REACH`` below and above; the edges compare with themselves) and
-    ``stable_count`` = n_persistent x sqrt(1 - count_change)."""
+    ``stable_count`` = n_persistent x sqrt(1 - count_change) x purity."""
     counts = [r["n_persistent"] for r in sweep]
     for i, row in enumerate(sweep):
         below = counts[i - STABILITY_REACH] if i >= STABILITY_REACH else counts[i]
         above = counts[i + STABILITY_REACH] if i + STABILITY_REACH < len(counts) else counts[i]
         change = abs(below - above) / counts[i] if counts[i] else 1.0
         row["count_change"] = float(change)
-        row["stable_count"] = float(counts[i] * math.sqrt(max(0.0, 1.0 - change)))
+        row["stable_count"] = float(counts[i] * math.sqrt(max(0.0, 1.0 - change)) * row["purity"])
 
 
 def _most_stable(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,6 +221,7 @@ def _candidate_row(
         "n_components": int(n),
         "n_particle_sized": int(np.count_nonzero(sized)),
         "n_persistent": int(np.count_nonzero(persistent)),
+        "purity": float(np.count_nonzero(persistent) / max(int(np.count_nonzero(sized)), 1)),
         "particle_sized_share": float(sizes[sized].sum() / total),
         "giant_share": float(sizes[giant].sum() / total),
         "speck_share": float(sizes[~sized & ~giant].sum() / total),
