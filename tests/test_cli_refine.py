@@ -219,3 +219,30 @@ def test_a_folder_is_a_data_set_one_model_for_all_its_tomograms(tmp_path, capsys
     assert len(trained.normalisation) == 2 and trained.peak_threshold is not None  # one model, both tomograms
     assert main(["-q", "refine", str(data), "--out", str(out), "--particle-radius", "100", "-j", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_the_python_api_runs_the_same_bootstrap(tmp_path):
+    from unpick import UnpickInputError
+    from unpick.workflows import PickConfig, refine_tomograms
+
+    sim = simulate_tomogram(
+        SimulationConfig(
+            shape_zyx=(32, 64, 64), particle_classes=("large-solid",), n_particles=8, noise=0.5,
+            membrane=False, n_fiducials=0, seed=3,
+        )
+    )  # fmt: skip
+    tomogram = read_tomogram(write_mrc(tmp_path / "TS_03.mrc", sim.volume, voxel_size_angstrom=10.0))
+    teacher = PickConfig().with_particle_radius(100.0)
+    with pytest.raises(UnpickInputError, match="needs a particle radius"):
+        refine_tomograms([tomogram], tmp_path / "x", teacher_workflow="gabor-kmeans-ws",
+                         teacher_config=PickConfig(), deep_config=SMALL)
+    with pytest.raises(UnpickInputError, match="--jobs: expected a positive number"):
+        refine_tomograms([tomogram], tmp_path / "x", teacher_workflow="gabor-kmeans-ws",
+                         teacher_config=teacher, deep_config=SMALL, n_jobs=0)
+    run = refine_tomograms([tomogram], tmp_path / "out", teacher_workflow="gabor-kmeans-ws",
+                           teacher_config=teacher, deep_config=SMALL.replace(epochs=1))
+    assert run.model_path.is_file() and (tmp_path / "out" / "refined" / "refine.json").is_file()
+    written = read_picks_csv(tmp_path / "out" / "refined" / "TS_03_picks.csv")
+    np.testing.assert_allclose(picks_zyx(written), picks_zyx(run.refined_picks["TS_03"]), atol=1e-6)
+    assert len(run.teacher_picks["TS_03"]) > 0
+    assert load_checkpoint(run.model_path).teacher["workflow"] == "gabor-kmeans-ws"
