@@ -20,7 +20,7 @@ from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator
 
 from .._shared import UnpickInputError, check_positive, check_volume
-from ._slabs import VIEW_AXES, check_thickness, resolve_center, slab_bounds, stretch_contrast
+from ._slabs import VIEW_AXES, check_thickness, resolve_center, slab_view
 
 logger = logging.getLogger(__name__)
 
@@ -248,10 +248,7 @@ def _draw_slab(
 ) -> None:
     """Show one mean-projected slab and the circles of the points whose centres lie inside it."""
     axis = VIEW_AXES[name]
-    i0, i1 = slab_bounds(center[axis], thickness, volume.shape[axis])
-    index = [slice(None)] * 3
-    index[axis] = slice(i0, i1)
-    image = stretch_contrast(np.asarray(volume[tuple(index)], dtype=np.float32).mean(axis=axis))
+    image, i0, i1 = slab_view(volume, name, center, thickness)
     across, up = PANEL_AXES[name]
     if name == "yz":  # image is (Z, Y); show z across, y up so y lines up with the XY panel
         image = image.T

@@ -80,14 +80,20 @@ def slab_views(
     volume = check_volume(volume, name="volume", min_size=1, check_finite=False)
     thickness = check_thickness(slab_thickness_voxels)
     center = resolve_center(center_zyx, volume.shape)
-    views = {}
-    for name, axis in VIEW_AXES.items():
-        i0, i1 = slab_bounds(center[axis], thickness, volume.shape[axis])
-        index = [slice(None)] * 3
-        index[axis] = slice(i0, i1)
-        slab = np.asarray(volume[tuple(index)], dtype=np.float32)
-        views[name] = stretch_contrast(slab.mean(axis=axis))
-    return views
+    return {name: slab_view(volume, name, center, thickness)[0] for name in VIEW_AXES}
+
+
+def slab_view(
+    volume: Any, name: str, center: tuple[int, int, int], thickness: int
+) -> tuple[np.ndarray, int, int]:
+    """One view of ``slab_views`` (checked inputs): the stretched mean projection of the slab
+    ``[i0, i1)`` along the view's axis through ``center``, and ``i0``, ``i1``."""
+    axis = VIEW_AXES[name]
+    i0, i1 = slab_bounds(center[axis], thickness, volume.shape[axis])
+    index = [slice(None)] * 3
+    index[axis] = slice(i0, i1)
+    slab = np.asarray(volume[tuple(index)], dtype=np.float32)
+    return stretch_contrast(slab.mean(axis=axis)), i0, i1
 
 
 def resolve_center(center_zyx: Any, shape: tuple[int, ...]) -> tuple[int, int, int]:
