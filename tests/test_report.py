@@ -323,6 +323,18 @@ def test_workflow_scores_sorted_by_f1_with_grey_baselines():
     assert [t.get_text() for t in ax.get_yticklabels()] == rows
 
 
+def test_workflow_scores_draw_into_a_callers_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4))
+    left, right = fig.subplots(1, 2)
+    assert workflow_scores_figure(TABLE, ax=right) is fig
+    assert not left.patches  # only the given axes are drawn on
+    drawn = {p.get_gid(): p.get_width() for p in right.patches if p.get_gid()}
+    alone = {gid: bar.get_width() for gid, bar in _bars(workflow_scores_figure(TABLE)).items()}
+    assert drawn == alone
+
+
 def test_workflow_scores_from_index_and_png(tmp_path):
     table = pd.DataFrame({"f1": [0.2, 0.7]}, index=["a-kmeans-cc", "b-gmm-ws"])
     fig = workflow_scores_figure(table, metrics=("f1",))

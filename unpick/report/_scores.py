@@ -39,6 +39,7 @@ def workflow_scores_figure(
     *,
     metrics: tuple[str, ...] = ("f1", "relative_recall"),
     title: str = "",
+    ax: Any = None,
 ) -> Figure:
     """Build a horizontal bar chart of ``metrics`` per workflow, best ``metrics[0]`` on top.
 
@@ -51,20 +52,25 @@ def workflow_scores_figure(
         Columns to draw, grouped per workflow; rows are sorted by the first (descending, NaN last).
     title : str
         Axes title.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (of a figure of yours, laid out by you) instead of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Bars are patches with gid ``"<workflow>|<metric>"``; baseline rows (``random``, ``dog``,
+        The new figure, or the one holding ``ax``. Bars are patches with gid ``"<workflow>|<metric>"``; baseline rows (``random``, ``dog``,
         case-insensitive) are grey, and the ``dog`` values are dashed vertical lines with gid
         ``"dog|<metric>"``.
     """
     names, values = _workflow_table(table, metrics)
     order = sorted(range(len(names)), key=lambda i: (math.isnan(values[i, 0]), -np.nan_to_num(values[i, 0])))
     n_rows, n_metrics = len(names), len(metrics)
-    fig = Figure(figsize=(8.0, max(3.0, 1.4 + 0.22 * n_rows * n_metrics + 0.1 * n_rows)), dpi=DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    if ax is None:
+        fig = Figure(figsize=(8.0, max(3.0, 1.4 + 0.22 * n_rows * n_metrics + 0.1 * n_rows)), dpi=DPI)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
     height = 0.8 / n_metrics
     for rank, row in enumerate(order):
         baseline = names[row].lower() in BASELINES
@@ -114,7 +120,8 @@ def workflow_scores_figure(
     ax.grid(axis="x", alpha=0.3)
     ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.9)
     ax.set_title(title or f"{', '.join(_metric_label(m) for m in metrics)} per workflow")
-    fig.tight_layout()
+    if len(fig.axes) == 1:  # a figure of its own (a caller's own layout is left alone)
+        fig.tight_layout()
     return fig
 
 
