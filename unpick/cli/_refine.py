@@ -27,7 +27,7 @@ from ._train import add_tta_option
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..workflows import DEFAULT_WORKFLOW
+    from ..workflows import DEFAULT_TEACHER
 
     parser = subparsers.add_parser(
         "refine",
@@ -51,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
-        "--teacher-workflow", default=DEFAULT_WORKFLOW, metavar="NAME",
+        "--teacher-workflow", default=DEFAULT_TEACHER, metavar="NAME",
         help="the unsupervised workflow whose picks are the pseudo-labels, or 'consensus' / 'auto' "
         "(default: %(default)s)",
     )  # fmt: skip

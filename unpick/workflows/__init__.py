@@ -24,6 +24,7 @@ _ORIGINS = {
     "Workflow": "._names",
     "parse_selection": "._names",
     "parse_workflows": "._names",
+    "DEFAULT_TEACHER": "._refine",
     "RefineRun": "._refine",
     "refine_tomograms": "._refine",
     "teacher_name": "._refine",
@@ -38,6 +39,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
 
 __all__ = [
     "ALL_WORKFLOWS",
+    "DEFAULT_TEACHER",
     "DEFAULT_WORKFLOW",
     "DEMO_SIMULATION",
     "JOB_FILE",
