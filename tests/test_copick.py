@@ -163,7 +163,7 @@ def test_refine_and_infer_write_the_deep_picks_into_the_project(tmp_path, projec
     deep.write_text(small.to_yaml())
     out = tmp_path / "r"
     assert main(["-q", "refine", "--copick", project, "--copick-run", "TS_01", "--particle-radius", "60",
-                 "--config", str(deep), "--out", str(out)]) == 0  # fmt: skip
+                 "--teacher-workflow", "fft-gmm-cc", "--config", str(deep), "--out", str(out)]) == 0  # fmt: skip
     refined = read_picks_csv(out / "refined" / "TS_01_picks.csv")
     assert len(refined) > 0
     positions, scores = reopened_picks(project, "TS_01", "unpick-refined-fft-gmm-cc")

@@ -24,7 +24,7 @@ _ORIGINS = {
     "Workflow": "._names",
     "parse_selection": "._names",
     "parse_workflows": "._names",
-    "DEFAULT_TEACHER": "._refine",
+    "DEFAULT_TEACHER": "._names",
     "RefineRun": "._refine",
     "refine_tomograms": "._refine",
     "teacher_name": "._refine",

@@ -25,18 +25,12 @@ import pandas as pd
 
 from .._shared import UnpickInputError, check_positive, make_picks, picks_zyx
 from ._config import PickConfig
-from ._names import parse_selection
+from ._names import DEFAULT_TEACHER, parse_selection
 from ._run import JOB_FILE, PICK_FORMATS, run_pick
 
 logger = logging.getLogger(__name__)
 
 TEACHER_DIR, REFINED_DIR, STATE_DIR, RECORD_FILE = "teacher", "refined", "state", "refine.json"
-#: The default teacher: the picks at least half of the twelve workflows agree on. Its student beat
-#: the default workflow's on every held-out polnet tomogram but tomo_04 (F1 0.967 / 0.966 / 0.916 on
-#: tomo_02-04 against 0.968 / 0.931 / 0.929; benchmarks/README.md, session 8): the consensus is
-#: more precise (0.97 against 0.91), so PN training sees fewer false pseudo-positives. It costs the
-#: twelve workflows per tomogram, in refine and again in infer's threshold run.
-DEFAULT_TEACHER = "consensus"
 
 
 @dataclasses.dataclass
