@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._shared import check_int
+from .._shared import UnpickInputError, check_choice, check_int
 
 DEVICES = ("cpu", "gpu", "auto")
 DEFAULT_DEVICE = "auto"
@@ -68,7 +68,6 @@ def add_formats_option(parser: argparse.ArgumentParser) -> None:
 
 def format_list(text: str) -> tuple[str, ...]:
     """Pick formats from a comma-separated ``--formats`` value (``json`` is copick), checked."""
-    from .._shared import UnpickInputError, check_choice
     from ..workflows import PICK_FORMATS
 
     formats = tuple(dict.fromkeys(FORMAT_ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()))

@@ -7,11 +7,11 @@ import argparse
 from ._copick import add_copick_options, copick_inputs, copick_target
 from ._options import (
     add_device_option,
-    device_from_args,
     add_formats_option,
     add_progress_option,
     add_seed_option,
     add_voxel_size_option,
+    device_from_args,
     format_list,
     show_progress,
 )
