@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._shared import UnpickInputError, check_positive, make_picks, picks_zyx
+from .._shared import UnpickInputError, make_picks, picks_zyx
 from ._config import PickConfig
 from ._names import DEFAULT_TEACHER, parse_selection
 from ._run import JOB_FILE, PICK_FORMATS, run_pick
@@ -126,7 +126,6 @@ def refine_tomograms(
     radius_angstrom = teacher_config.particle_radius_angstrom
     if radius_angstrom is None:
         raise UnpickInputError("teacher_config: needs a particle radius (--particle-radius Å) for the deep picker")
-    check_positive(radius_angstrom, "particle radius", unit="Å")
     if threshold is not None and not 0 <= threshold <= 1:
         raise UnpickInputError(f"--threshold: expected a probability in [0, 1], got {threshold}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
