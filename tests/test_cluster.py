@@ -98,7 +98,7 @@ def fit_on_volume(dark, rule, method="kmeans"):
 
 
 def test_config_round_trip(tmp_path):
-    config = ClusterConfig(method="gmm", covariance_type="diag", n_init=2, max_iter=50, particle_cluster="darker")
+    config = ClusterConfig(method="gmm", covariance_type="diag", max_iter=50, particle_cluster="darker")
     assert ClusterConfig.from_dict(config.to_dict()) == config
     path = tmp_path / "cluster.yaml"
     path.write_text(config.to_yaml())

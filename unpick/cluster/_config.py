@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, ClassVar
 
 from .._shared import StageConfig, UnpickInputError, check_choice, check_int, check_positive
 
@@ -19,14 +20,19 @@ DEFAULT_WHITEN_MODES = {"kmeans": ("fft",), "gmm": ()}
 class ClusterConfig(StageConfig):
     """How voxels are split into particle and background.
 
+    ``n_init`` is read by K-Means only, ``covariance_type`` and ``reg_covar`` by the GMM only
+    (``ONLY_FOR``): the other method's config refuses a value for them other than the default, and
+    ``to_dict`` leaves them out. Whitening applies to both (the GMM's default is none).
+
     Parameters
     ----------
     method : {'kmeans', 'gmm'}
         scikit-learn ``KMeans`` or ``GaussianMixture`` with two clusters.
     n_init : int
-        K-Means restarts (the best inertia wins). GMM uses one start, initialised by K-Means.
+        K-Means restarts (the best inertia wins); K-Means only: the GMM uses one start,
+        initialised by scikit-learn's own K-Means.
     covariance_type : {'full', 'diag', 'tied', 'spherical'}
-        GMM covariance structure (ignored by K-Means). 'tied' is the default: with 'full', the
+        GMM covariance structure (GMM only). 'tied' is the default: with 'full', the
         particle component tends to capture a low-variance sliver (e.g. voxels clipped by the
         robust scaling) rather than the blobs, and the fit is 3-5x slower on 125 features.
     max_iter : int
@@ -36,7 +42,7 @@ class ClusterConfig(StageConfig):
     sample_voxels : int
         How many voxels the workflow samples (seeded) to fit the clusterer.
     reg_covar : float
-        Added to the GMM covariance diagonal (features are standardised, so this is relative to
+        Added to the GMM covariance diagonal (GMM only; features are standardised, so this is relative to
         a unit variance): the 125 shifted intensities of a blurred volume are nearly collinear, and
         scikit-learn's 1e-6 leaves their covariance singular; 0.3 shrinks the near-null directions
         so the split follows the blobs (chosen on simulated tomograms, see benchmarks/README.md).
@@ -56,6 +62,9 @@ class ClusterConfig(StageConfig):
         z-scored feature): directions well above it are whitened to unit variance, those well below
         it (rounding, the finest noise) are shrunk instead of blown up.
     """
+
+    #: The options only one method reads, with that method; every other option applies to both.
+    ONLY_FOR: ClassVar[dict[str, tuple[str, ...]]] = {"n_init": ("kmeans",), "covariance_type": ("gmm",), "reg_covar": ("gmm",)}
 
     method: str = "kmeans"
     n_init: int = 4
@@ -85,3 +94,14 @@ class ClusterConfig(StageConfig):
             )
         object.__setattr__(self, "whiten_modes", tuple(modes))
         check_positive(self.whiten_shrinkage, "whiten_shrinkage")
+        for name, methods in self.ONLY_FOR.items():
+            default = self.__dataclass_fields__[name].default
+            if self.method not in methods and getattr(self, name) != default:
+                raise UnpickInputError(
+                    f"{name}: expected the default {default!r} with method {self.method!r}, got "
+                    f"{getattr(self, name)!r}; it applies only to {' and '.join(methods)}, so leave it out"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``StageConfig.to_dict``, with only the options this method reads."""
+        return {key: value for key, value in super().to_dict().items() if self.method in self.ONLY_FOR.get(key, (self.method,))}

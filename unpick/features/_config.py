@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from .._shared import StageConfig, UnpickInputError, check_choice, check_int
 
 MODES = ("intensities", "fft", "gabor")
+_GABOR_OPTIONS = (
+    "gabor_frequencies_per_axis", "gabor_signed", "gabor_sigma", "n_gabor_features", "gabor_max_correlation",
+    "gabor_selection_voxels",
+)  # fmt: skip
 
 
 def _check_float(value: Any, name: str, *, minimum: float, strict: bool, unit: str = "") -> float:
@@ -69,6 +73,11 @@ class FeatureConfig(StageConfig):
     -2..2 on each axis), followed by the identity (``intensities``) or the magnitude (``fft``,
     ``gabor``).
 
+    ``fft_dc_scale`` is read by the fft mode only and the ``gabor_*`` options (with
+    ``n_gabor_features``) by the gabor mode only (``ONLY_FOR``): another mode's config refuses a
+    value for them other than the default, and ``to_dict`` leaves them out, so a written config
+    holds only what its mode reads.
+
     Attributes
     ----------
     mode : {"intensities", "fft", "gabor"}
@@ -111,6 +120,9 @@ class FeatureConfig(StageConfig):
         derived from it (at least one slice).
     """
 
+    #: The options only some modes read, with those modes; every other option applies to all three.
+    ONLY_FOR: ClassVar[dict[str, tuple[str, ...]]] = {"fft_dc_scale": ("fft",), **dict.fromkeys(_GABOR_OPTIONS, ("gabor",))}
+
     mode: str = "gabor"
     fft_dc_scale: float = 1.0 / math.sqrt(125.0)
     gabor_frequencies_per_axis: int = 10
@@ -148,6 +160,17 @@ class FeatureConfig(StageConfig):
         object.__setattr__(
             self, "chunk_megabytes", _check_float(self.chunk_megabytes, "chunk_megabytes", minimum=0.0, strict=True, unit="MB")
         )
+        for name, modes in self.ONLY_FOR.items():
+            default = self.__dataclass_fields__[name].default
+            if self.mode not in modes and getattr(self, name) != default:
+                raise UnpickInputError(
+                    f"{name}: expected the default {default!r} with mode {self.mode!r}, got {getattr(self, name)!r}; "
+                    f"it applies only to {' and '.join(modes)}, so leave it out"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``StageConfig.to_dict``, with only the options this mode reads."""
+        return {key: value for key, value in super().to_dict().items() if self.mode in self.ONLY_FOR.get(key, (self.mode,))}
 
 
 def gabor_bank_size(frequencies_per_axis: int, *, signed: bool) -> int:

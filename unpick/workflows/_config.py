@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+from typing import Any
 
 import numpy as np
 
@@ -11,6 +13,8 @@ from ..cluster import ClusterConfig
 from ..features import FeatureConfig, PreprocessConfig
 from ..instances import InstanceConfig
 from ._names import FEATURE_MODES
+
+logger = logging.getLogger(__name__)
 
 # EM over 63-125 features costs ~10x a K-Means fit per sample voxel; 50 000 voxels keep its fit
 # within seconds with no loss of F1 on the simulated sets (benchmarks/README.md).
@@ -36,6 +40,26 @@ _NESTED = {
     "preprocess": PreprocessConfig, "intensities": FeatureConfig, "fft": FeatureConfig, "gabor": FeatureConfig,
     "kmeans": ClusterConfig, "gmm": ClusterConfig, "cc": InstanceConfig, "ws": InstanceConfig,
 }  # fmt: skip
+#: The sections whose options depend on their mode or method (``ONLY_FOR``), which is the section's name.
+_VARIANT_SECTIONS = ("intensities", "fft", "gabor", "kmeans", "gmm")
+
+
+def _drop_inapplicable(section: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of ``section`` less those its mode or method does not read (a config of the
+    earlier layout wrote every option into every section): silently at their default, with a
+    WARNING otherwise, since such a value never had an effect."""
+    kind = _NESTED[section]
+    kept = {}
+    for name, value in options.items():
+        applies_to = kind.ONLY_FOR.get(name)
+        if applies_to is None or section in applies_to:
+            kept[name] = value
+        elif value != kind.__dataclass_fields__[name].default:
+            logger.warning(
+                "%s.%s: %r dropped: only %s reads it, so it never had an effect on %s; leave it out or move it "
+                "to the %s section", section, name, value, " and ".join(applies_to), section, applies_to[0],
+            )  # fmt: skip
+    return kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +71,10 @@ class PickConfig(StageConfig):
     ``particle_radius_angstrom`` (Å, or None) sets the size filters, the operating point and the
     watershed spacing of both extractors; it is kept here only, and ``instance_config`` hands it to
     ``cc`` and ``ws``. A config written before (a radius under ``cc:`` and ``ws:``) is read as one
-    radius here, and two different radii there are an error.
+    radius here, and two different radii there are an error. Each feature mode's and clusterer's
+    section holds only the options it reads (``FeatureConfig.ONLY_FOR``, ``ClusterConfig.ONLY_FOR``);
+    a config of the earlier layout, with every option in every section, loads: an option where it
+    does not apply is dropped, with a WARNING when its value is not the default.
     ``exclude_fiducials`` removes gold beads (extreme density) and their streaks from picking;
     ``exclude_empty_slabs`` (with a particle radius) fits and picks only inside the specimen slab,
     not in the empty slabs above and below it (the fit slab then defaults to the specimen slab);
@@ -121,6 +148,17 @@ class PickConfig(StageConfig):
         for method in ("cc", "ws"):
             if getattr(self, method).particle_radius_angstrom is not None:
                 object.__setattr__(self, method, getattr(self, method).replace(particle_radius_angstrom=None))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PickConfig":
+        """As ``StageConfig.from_dict``, dropping the options a section's mode or method does not
+        read (``_drop_inapplicable``): a config or job.json of the earlier layout still loads."""
+        if isinstance(data, dict):
+            data = {
+                name: _drop_inapplicable(name, value) if name in _VARIANT_SECTIONS and isinstance(value, dict) else value
+                for name, value in data.items()
+            }
+        return super().from_dict(data)
 
     def to_dict(self) -> dict:
         """As ``StageConfig.to_dict``, without the extractors' radius fields (the radius is here)."""
