@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 from unpick._shared import UnpickInputError, picks_zyx  # noqa: E402
 from unpick.deep import (  # noqa: E402
+    STATE_FILE,
     DeepConfig,
     find_peaks,
     load_checkpoint,
@@ -108,6 +109,33 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path, tomogram, pseu
         torch.testing.assert_close(resumed.model.state_dict()[name], value, rtol=0, atol=0)
     with pytest.raises(UnpickInputError, match="different settings.*loss"):
         train_picker([tomogram.volume], [picks], config=TINY.replace(loss="gekl"), checkpoint_dir=tmp_path / "b", **args)
+
+
+def test_training_without_a_checkpoint_dir_saves_nothing(monkeypatch, tomogram, pseudo_labels):
+    picks, _ = pseudo_labels
+
+    def no_save(*args, **kwargs):
+        raise AssertionError("training without checkpoint_dir saved a file")
+
+    monkeypatch.setattr(torch, "save", no_save)
+    trained = train_picker([tomogram.volume], [picks], config=TINY, radius_voxels=RADIUS)
+    assert [h["epoch"] for h in trained.history] == [1, 2]
+
+
+def test_the_training_state_holds_what_resume_needs(tmp_path, tomogram, pseudo_labels):
+    from unpick.deep._state import load_training_state
+
+    picks, _ = pseudo_labels
+    trained = train_picker([tomogram.volume], [picks], config=TINY, radius_voxels=RADIUS, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]  # the temporary file was renamed over it
+    state = load_training_state(tmp_path / STATE_FILE, TINY.replace(epochs=5, device="cpu"))
+    assert sorted(state) == ["config", "history", "model", "numpy_rng", "optimiser"]
+    assert state["history"] == trained.history and state["config"] == TINY.to_dict()
+    for name, value in trained.model.state_dict().items():
+        torch.testing.assert_close(state["model"][name], value, rtol=0, atol=0)
+    assert load_training_state(tmp_path / "missing.pt", TINY) is None
+    with pytest.raises(UnpickInputError, match=r"different settings \(batch_size, loss\)"):
+        load_training_state(tmp_path / STATE_FILE, TINY.replace(loss="gekl", batch_size=2))
 
 
 LEARNING = DeepConfig(

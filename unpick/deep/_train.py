@@ -1,7 +1,9 @@
-"""PU training of the ResUNet on pseudo-positive picks, with per-epoch checkpoints and resume."""
+"""PU training of the ResUNet on pseudo-positive picks: ``train_picker`` checks the inputs and
+keeps the per-epoch training state on disk (``_state``), ``_fit_picker`` trains on arrays alone."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -19,15 +21,13 @@ from ._losses import drop_high_loss_positives, gekl_loss, nnpu_loss, pn_loss
 from ._model import ResUNet3d, channels_last, resolve_device
 from ._normalise import normalise_volume
 from ._sampling import PatchSampler
+from ._state import STATE_FILE, TrainingState, load_training_state, save_training_state
 from ._targets import ClassPriors, build_targets, check_coords, estimate_priors, rank_weights
 from ._threshold import PeakThreshold
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "training_state.pt"
 NORMALISATION = "median-mad-clip5"
-# settings that may differ when resuming: more epochs, another device, inference-only options
-RESUMABLE_CHANGES = ("epochs", "device", "test_time_flips")
 
 
 @dataclass
@@ -105,6 +105,8 @@ def _check_inputs(
     coords = [check_coords(p, f"pseudo_picks[{i}]") for i, p in enumerate(pseudo_picks)]
     if sum(len(c) for c in coords) == 0:
         raise UnpickInputError("pseudo_picks: no picks at all; a PU picker needs some pseudo-positives")
+    for i, volume in enumerate(volumes):
+        check_volume(volume, name=f"volumes[{i}]")
     if scores is None:
         return coords, [None] * len(coords)
     if len(scores) != len(coords):
@@ -127,28 +129,6 @@ def _pick_weights(config: DeepConfig, coords: list[np.ndarray], scores: list[np.
     return [pooled[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _load_state(path: Path, config: DeepConfig) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
-    wanted = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES}
-    if saved != wanted:
-        changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
-        raise UnpickInputError(
-            f"{path}: training state was made with different settings ({', '.join(changed)}); "
-            f"use another checkpoint directory or delete it to start again"
-        )
-    return state
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def train_picker(
     volumes: list[np.ndarray],
     pseudo_picks: list[np.ndarray],
@@ -162,6 +142,10 @@ def train_picker(
     init: TrainedPicker | None = None,
 ) -> TrainedPicker:
     """Train a ResUNet voxel classifier with PN, nnPU or GE-KL on pseudo-positive picks.
+
+    Checks the inputs, resumes from the training state in ``checkpoint_dir`` when there is one, and
+    hands the arrays to the training loop (``_fit_picker``, which touches no file), saving its state
+    there after every epoch.
 
     Parameters
     ----------
@@ -193,15 +177,98 @@ def train_picker(
         raise UnpickInputError(f"config: expected a DeepConfig, got {type(config).__name__}")
     radius = check_positive(radius_voxels, "radius_voxels", unit="voxels")
     coords, score_lists = _check_inputs(volumes, pseudo_picks, scores)
+    state_path = Path(checkpoint_dir) / STATE_FILE if checkpoint_dir is not None else None
+    resume = load_training_state(state_path, config) if state_path is not None else None
+    if resume is not None:
+        logger.info("resuming from %s after epoch %d", state_path, len(resume["history"]))
+    return _fit_picker(
+        volumes, coords, _pick_weights(config, coords, score_lists), config=config, radius_voxels=radius,
+        voxel_size_angstrom=voxel_size_angstrom, progress=progress, init=init, resume=resume,
+        on_epoch=None if state_path is None else functools.partial(save_training_state, state_path),
+    )  # fmt: skip
+
+
+def _fit_picker(
+    volumes: list[np.ndarray],
+    coords: list[np.ndarray],
+    pick_weights: list[np.ndarray],
+    *,
+    config: DeepConfig,
+    radius_voxels: float,
+    voxel_size_angstrom: float | None,
+    progress: bool,
+    init: TrainedPicker | None,
+    resume: TrainingState | None,
+    on_epoch: Callable[[TrainingState], None] | None,
+) -> TrainedPicker:
+    """The training itself, on checked arrays: targets, priors, model, then the epochs.
+
+    Starts from ``resume`` (a state ``on_epoch`` was given before) when not None, and calls
+    ``on_epoch`` with the state after every epoch; the state is what training needs to go on
+    exactly as if uninterrupted (``_state``). Its tensors and history are the live ones, so
+    ``on_epoch`` saves or copies them before it returns. Reads and writes no file.
+    """
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
+    sampler, priors, stats = _training_data(volumes, coords, pick_weights, config=config, radius_voxels=radius_voxels)
+    model = _initial_model(config, priors, init=init, device=device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    history: list[dict[str, float]] = []
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimiser.load_state_dict(resume["optimiser"])
+        rng.bit_generator.state = resume["numpy_rng"]
+        history = list(resume["history"])
 
+    from tqdm.auto import tqdm
+
+    total = config.epochs * config.iterations_per_epoch
+    done = len(history) * config.iterations_per_epoch
+    bar = tqdm(total=total, initial=min(done, total), desc="training", unit="it", disable=not progress)
+    objective = _objective(config, priors)
+    model.train()
+    for epoch in range(len(history), config.epochs):
+        entry = _train_epoch(model, optimiser, objective, sampler, rng, config=config, device=device, bar=bar)
+        history.append({"epoch": epoch + 1, **entry})
+        logger.info(
+            "epoch %d/%d: %s loss %.4f, mean P(particle) on unlabelled %.4f (pi_U %.4f), %.1f s",
+            epoch + 1, config.epochs, config.loss, history[-1]["loss"], history[-1]["unlabelled_rate"],
+            priors.unlabelled, history[-1]["seconds"],
+        )  # fmt: skip
+        if on_epoch is not None:
+            on_epoch(
+                {
+                    "config": config.to_dict(),
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "numpy_rng": rng.bit_generator.state,
+                    "history": history,
+                }
+            )
+    bar.close()
+    model.eval()
+    return TrainedPicker(
+        model=model,
+        config=config,
+        radius_voxels=radius_voxels,
+        priors=priors,
+        normalisation=stats,
+        history=history,
+        voxel_size_angstrom=voxel_size_angstrom,
+    )
+
+
+def _training_data(
+    volumes: list[np.ndarray], coords: list[np.ndarray], pick_weights: list[np.ndarray], *, config: DeepConfig,
+    radius_voxels: float,
+) -> tuple[PatchSampler, ClassPriors, list[dict[str, float]]]:
+    """The patch sampler over the normalised tomograms and their targets, the class priors, and
+    each tomogram's normalisation."""
     images, stats, labels, weights = [], [], [], []
-    for i, (volume, picks, pick_w) in enumerate(zip(volumes, coords, _pick_weights(config, coords, score_lists))):
-        check_volume(volume, name=f"volumes[{i}]")
+    for i, (volume, picks, pick_w) in enumerate(zip(volumes, coords, pick_weights)):
         image, stat = normalise_volume(volume, rng=config.seed + i)
         lab, wt = build_targets(
-            image.shape, picks, radius_voxels=radius, core_fraction=config.positive_core_fraction, weights=pick_w
+            image.shape, picks, radius_voxels=radius_voxels, core_fraction=config.positive_core_fraction, weights=pick_w
         )
         images.append(image)
         stats.append(stat)
@@ -210,7 +277,7 @@ def train_picker(
     priors = estimate_priors(
         labels,
         n_picks=sum(len(c) for c in coords),
-        radius_voxels=radius,
+        radius_voxels=radius_voxels,
         core_fraction=config.positive_core_fraction,
         prior=config.prior,
         expected_count=config.expected_count,
@@ -219,6 +286,11 @@ def train_picker(
     sampler = PatchSampler(
         images, labels, weights, coords, config.patch_size, config.positive_patch_fraction, config.augment
     )
+    return sampler, priors, stats
+
+
+def _initial_model(config: DeepConfig, priors: ClassPriors, *, init: TrainedPicker | None, device: torch.device) -> ResUNet3d:
+    """A fresh model whose output starts at the prior, or ``init``'s weights, on ``device``."""
     model = build_model(config)
     if init is not None:
         model.load_state_dict(init.model.state_dict())
@@ -227,80 +299,40 @@ def train_picker(
         # starts near 0.5 and hundreds of steps go into pulling the background down
         with torch.no_grad():
             model.head.bias.fill_(math.log(priors.full / (1.0 - priors.full)))
-    model = channels_last(model.to(device))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    objective = _objective(config, priors)
-    history: list[dict[str, float]] = []
-    state_path = Path(checkpoint_dir) / STATE_FILE if checkpoint_dir is not None else None
-    state = _load_state(state_path, config) if state_path is not None else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        rng.bit_generator.state = state["numpy_rng"]
-        history = list(state["history"])
-        logger.info("resuming from %s after epoch %d", state_path, len(history))
+    return channels_last(model.to(device))
 
-    from tqdm.auto import tqdm
 
-    total = config.epochs * config.iterations_per_epoch
-    done = len(history) * config.iterations_per_epoch
-    bar = tqdm(total=total, initial=min(done, total), desc="training", unit="it", disable=not progress)
-    model.train()
-    for epoch in range(len(history), config.epochs):
-        start, losses, rates = time.perf_counter(), [], []
-        for _ in range(config.iterations_per_epoch):
-            batch = [torch.from_numpy(a).to(device) for a in sampler.sample(rng, config.batch_size)]
-            image, label, weight = batch
-            logits = model(channels_last(image))
-            if config.drop_high_loss_fraction > 0:
-                weight = drop_high_loss_positives(logits, label, weight, fraction=config.drop_high_loss_fraction)
-            loss = objective(logits, label, weight)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            losses.append(float(loss.detach()))
-            with torch.no_grad():
-                unlabelled = label == 0
-                if bool(unlabelled.any()):
-                    rates.append(float(torch.sigmoid(logits[unlabelled]).mean()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        entry = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)),
-            "unlabelled_rate": float(np.mean(rates)) if rates else math.nan,
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(entry)
-        logger.info(
-            "epoch %d/%d: %s loss %.4f, mean P(particle) on unlabelled %.4f (pi_U %.4f), %.1f s",
-            epoch + 1,
-            config.epochs,
-            config.loss,
-            entry["loss"],
-            entry["unlabelled_rate"],
-            priors.unlabelled,
-            entry["seconds"],
-        )
-        if state_path is not None:
-            _save_state(
-                state_path,
-                {
-                    "config": config.to_dict(),
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "numpy_rng": rng.bit_generator.state,
-                    "history": history,
-                },
-            )
-    bar.close()
-    model.eval()
-    return TrainedPicker(
-        model=model,
-        config=config,
-        radius_voxels=radius,
-        priors=priors,
-        normalisation=stats,
-        history=history,
-        voxel_size_angstrom=voxel_size_angstrom,
-    )
+def _train_epoch(
+    model: ResUNet3d,
+    optimiser: torch.optim.Optimizer,
+    objective: Callable[..., torch.Tensor],
+    sampler: PatchSampler,
+    rng: np.random.Generator,
+    *,
+    config: DeepConfig,
+    device: torch.device,
+    bar: Any,
+) -> dict[str, float]:
+    """One epoch of ``config.iterations_per_epoch`` steps; its history entry (without ``epoch``)."""
+    start, losses, rates = time.perf_counter(), [], []
+    for _ in range(config.iterations_per_epoch):
+        image, label, weight = (torch.from_numpy(a).to(device) for a in sampler.sample(rng, config.batch_size))
+        logits = model(channels_last(image))
+        if config.drop_high_loss_fraction > 0:
+            weight = drop_high_loss_positives(logits, label, weight, fraction=config.drop_high_loss_fraction)
+        loss = objective(logits, label, weight)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        with torch.no_grad():
+            unlabelled = label == 0
+            if bool(unlabelled.any()):
+                rates.append(float(torch.sigmoid(logits[unlabelled]).mean()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    return {
+        "loss": float(np.mean(losses)),
+        "unlabelled_rate": float(np.mean(rates)) if rates else math.nan,
+        "seconds": time.perf_counter() - start,
+    }
