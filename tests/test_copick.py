@@ -5,6 +5,8 @@ Every project here is a real local-filesystem copick project built with copick i
 from __future__ import annotations
 
 import json
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +14,9 @@ import pytest
 
 copick = pytest.importorskip("copick")
 
-from unpick._shared import UnpickInputError  # noqa: E402
+from unpick._shared import UnpickInputError, make_picks  # noqa: E402
 from unpick.cli import main  # noqa: E402
-from unpick.io import copick_tomograms, read_copick_picks, read_picks_csv, write_mrc  # noqa: E402
+from unpick.io import CopickTarget, copick_tomograms, read_copick_picks, read_picks_csv, write_mrc  # noqa: E402
 from unpick.synthetic import SimulationConfig, simulate_tomogram  # noqa: E402
 
 RUNS = ("TS_01", "TS_02")
@@ -116,6 +118,32 @@ def test_pick_writes_every_workflow_into_the_project_with_scores(tmp_path, sims,
         assert from_project.loc[workflow, "f1"] == pytest.approx(from_files.loc[workflow, "f1"])
         assert from_project.loc[workflow, "run"] == "TS_01"
     assert from_project["f1"].max() > 0.5
+
+
+def test_one_target_opens_the_project_once_for_every_write(project, monkeypatch):
+    opened = []
+    from_file = copick.from_file
+    monkeypatch.setattr(copick, "from_file", lambda path: opened.append(path) or from_file(path))
+    target = CopickTarget(config=Path(project), object_name="ribosome")
+    written = {}
+    for i, run in enumerate(RUNS):
+        for workflow in ("fft-gmm-cc", "gabor_kmeans_ws"):
+            zyx = np.arange(9.0).reshape(3, 3) + 10 * i + len(workflow)
+            picks = make_picks(zyx, voxel_size_angstrom=10.0, score=[0.2, 0.5, 0.9], workflow=workflow, tomogram=run)
+            target.write(run, picks, workflow=workflow)
+            written[run, target.user_id(workflow)] = zyx[:, ::-1] * 10.0
+    assert opened == [project]
+    assert target.user_id("gabor_kmeans_ws") == "unpick-gabor-kmeans-ws"
+    for (run, user), xyz_angstrom in written.items():  # read back through a fresh root
+        positions, scores = reopened_picks(project, run, user)
+        np.testing.assert_allclose(positions, xyz_angstrom)
+        np.testing.assert_allclose(scores, [0.2, 0.5, 0.9])
+    # sent to a batch worker, the target travels without the open project and opens its own
+    opened.clear()
+    copy = pickle.loads(pickle.dumps(target))
+    assert copy == target and "project" not in copy.__dict__ and "project" in target.__dict__
+    copy.write(RUNS[0], picks, workflow="again")
+    assert opened == [project]
 
 
 def test_batch_over_a_project_writes_every_run_and_resumes(tmp_path, project):

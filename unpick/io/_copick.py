@@ -10,6 +10,7 @@ workflow's picks as the set (object, ``unpick-<workflow>``, session), scores inc
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -48,6 +49,8 @@ class CopickTarget:
     """Where picks go in a copick project: the project config, the pickable object and the session.
 
     The user id of a workflow's picks is ``user_id(workflow)``, so every workflow keeps its own set.
+    The project is opened on the first write and kept for the later ones (``project``); a target
+    pickled to a batch worker travels without it, and the worker opens its own.
     """
 
     config: Path
@@ -59,10 +62,19 @@ class CopickTarget:
         """``unpick-<workflow>`` with characters copick refuses (``_``, spaces, separators) as ``-``."""
         return copick_name(f"{USER_PREFIX}{workflow}")
 
+    @functools.cached_property
+    def project(self) -> Any:
+        """The copick root of ``config``, opened once for every write through this target."""
+        return open_copick_project(self.config)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields without the open project (copick roots hold file handles and caches)."""
+        return {name: value for name, value in self.__dict__.items() if name != "project"}
+
     def write(self, run: str, picks: pd.DataFrame, *, workflow: str) -> None:
         """Write one workflow's picks of ``run`` into the project (replacing that set if it exists)."""
-        write_copick_picks(
-            self.config, run, picks, object_name=self.object_name, user_id=self.user_id(workflow),
+        _write_picks(
+            self.project, self.config, run, picks, object_name=self.object_name, user_id=self.user_id(workflow),
             session_id=self.session_id,
         )  # fmt: skip
 
@@ -236,9 +248,18 @@ def write_copick_picks(
     Locations are in Å from the volume corner (voxel coordinate x voxel size), the scores are kept
     and orientations are the identity (unknown). An existing set of the same names is replaced.
     """
+    _write_picks(
+        open_copick_project(config), config, run, picks, object_name=object_name, user_id=user_id, session_id=session_id
+    )
+
+
+def _write_picks(
+    root: Any, config: str | os.PathLike, run: str, picks: pd.DataFrame, *, object_name: str, user_id: str,
+    session_id: str,
+) -> None:
+    """``write_copick_picks`` into the open project ``root`` (of ``config``, named in messages)."""
     picks = check_picks(picks)
     voxel_size = single_voxel_size(picks, fmt="a copick picks set") or 1.0
-    root = open_copick_project(config)
     copick_run = root.get_run(run)
     if copick_run is None:
         raise UnpickInputError(f"{config}: no copick run named {run!r} to write picks into")
