@@ -12,6 +12,7 @@ from matplotlib.image import imread
 from matplotlib.patches import Circle
 
 from unpick._shared import UnpickInputError
+from unpick.evaluate import score_points
 from unpick.report import (
     picks_figure,
     plot_picks_report,
@@ -204,6 +205,9 @@ def test_picks_figure_legend_counts_and_scores(volume):
     text = "\n".join(t.get_text() for t in summary.texts)
     assert "picks: 5" in text and "truth: 4" in text
     assert "precision 0.600" in text and "recall    0.750" in text and "F1        0.667" in text
+    expected = score_points(PICKS, TRUTH, radius_voxels=1.0)  # the matching the flags above describe
+    assert (expected["tp"], expected["n_pred"], expected["n_truth"]) == (3, 5, 4)
+    assert f"F1        {expected['f1']:.3f}" in text and f"precision {expected['precision']:.3f}" in text
     (hist,) = [ax for ax in fig.axes if ax.get_gid() == "hist"]
     heights = sum(p.get_height() for p in hist.patches)
     assert heights == 5  # every score lands in one stacked bar
@@ -259,6 +263,10 @@ def test_plot_picks_report_handles_no_picks(tmp_path, volume):
         (
             {"truth_zyx": TRUTH, "matched_pred": MATCHED_PRED, "matched_truth": MATCHED_TRUTH[:3]},
             r"matched_truth: expected one value per point of truth_zyx \(4\)",
+        ),
+        (
+            {"truth_zyx": TRUTH, "matched_pred": MATCHED_PRED, "matched_truth": np.array([True, True, False, False])},
+            "matched_pred/matched_truth: expected the flags of one one-to-one matching .* got 3 and 2",
         ),
         ({"slab_thickness_voxels": 0}, "slab_thickness_voxels: expected an integer >= 1"),
         ({"center_zyx": (0, 0, 99)}, "center_zyx: expected a voxel inside"),

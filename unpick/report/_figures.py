@@ -20,6 +20,7 @@ from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator
 
 from .._shared import UnpickInputError, check_positive, check_volume
+from ..evaluate import counts_to_scores
 from ._slabs import VIEW_AXES, check_thickness, resolve_center, slab_view
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def picks_figure(
     truth_zyx : array-like, shape (M, 3), optional
         Ground-truth centres in voxels, zyx; needs ``matched_pred`` and ``matched_truth``.
     matched_pred, matched_truth : array-like of bool, shapes (N,) and (M,)
-        Which picks and which truth points were matched (e.g. from ``unpick.evaluate``).
+        Which picks and which truth points one one-to-one matching paired (``unpick.evaluate.match_points``);
+        precision, recall and F1 come from them through ``unpick.evaluate.counts_to_scores``.
     slab_thickness_voxels : int, optional
         Slices averaged per view; default ``round(radius_voxels)``. A point is drawn in a view when
         its centre lies inside that view's slab, with the radius of the sphere's cross-section at
@@ -88,7 +90,7 @@ def picks_figure(
     picks = _points(picks_zyx, "picks_zyx")
     n_picks = len(picks)
     scores = None if scores is None else _vector(scores, "scores", n_picks, "the picks", dtype=np.float64)
-    points, truth_counts = _categorise(picks, truth_zyx, matched_pred, matched_truth)
+    points, flags, detection = _categorise(picks, truth_zyx, matched_pred, matched_truth)
     thickness = (
         max(1, round(radius)) if slab_thickness_voxels is None else check_thickness(slab_thickness_voxels)
     )
@@ -100,9 +102,8 @@ def picks_figure(
     for name, ax in panels.items():
         _draw_slab(ax, name, volume, center, thickness, points, radius)
     right = fig.add_gridspec(2, 1, left=0.69, right=0.98, bottom=0.06, top=0.92, hspace=0.3)
-    flags = None if truth_counts is None else truth_counts[0]
     _draw_histogram(fig.add_subplot(right[0]), scores, flags)
-    _draw_summary(fig.add_subplot(right[1]), points, truth_counts, n_picks, thickness, radius)
+    _draw_summary(fig.add_subplot(right[1]), points, detection, n_picks, thickness, radius)
     if title:
         fig.suptitle(title, fontsize=13)
     return fig
@@ -182,17 +183,18 @@ def _vector(values: Any, name: str, n: int, what: str, *, dtype: type) -> np.nda
 
 def _categorise(
     picks: np.ndarray, truth_zyx: Any, matched_pred: Any, matched_truth: Any
-) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, int, int] | None]:
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, Any] | None]:
     """Split picks and truth into ``{category: (K, 3) zyx}``.
 
-    Also returns ``(matched_pred flags, n_truth, n_truth_matched)``, or None without truth.
+    Also returns the picks' matched flags and the detection scores of the matching
+    (``unpick.evaluate.counts_to_scores``), or None and None without truth.
     """
     if truth_zyx is None:
         if matched_pred is not None or matched_truth is not None:
             raise UnpickInputError(
                 "matched_pred/matched_truth: given without truth_zyx; pass the truth points too"
             )
-        return {"pick": picks}, None
+        return {"pick": picks}, None, None
     truth = _points(truth_zyx, "truth_zyx")
     if matched_pred is None or matched_truth is None:
         raise UnpickInputError(
@@ -201,12 +203,19 @@ def _categorise(
         )
     pred_flags = _vector(matched_pred, "matched_pred", len(picks), "picks_zyx", dtype=bool)
     truth_flags = _vector(matched_truth, "matched_truth", len(truth), "truth_zyx", dtype=bool)
+    n_matched = int(pred_flags.sum())
+    if int(truth_flags.sum()) != n_matched:
+        raise UnpickInputError(
+            f"matched_pred/matched_truth: expected the flags of one one-to-one matching (as many matched picks as "
+            f"matched truth points), got {n_matched} and {int(truth_flags.sum())}; take both from "
+            f"unpick.evaluate.match_points"
+        )
     points = {
         "matched": picks[pred_flags],
         "false_positive": picks[~pred_flags],
         "missed": truth[~truth_flags],
     }
-    return points, (pred_flags, len(truth), int(truth_flags.sum()))
+    return points, pred_flags, counts_to_scores(n_matched, len(picks), len(truth))
 
 
 def _panel_axes(fig: Figure, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -317,7 +326,7 @@ def _draw_histogram(ax: Any, scores: np.ndarray | None, flags: np.ndarray | None
 def _draw_summary(
     ax: Any,
     points: dict[str, np.ndarray],
-    truth_counts: tuple[np.ndarray, int, int] | None,
+    detection: dict[str, Any] | None,
     n_picks: int,
     thickness: int,
     radius: float,
@@ -355,16 +364,12 @@ def _draw_summary(
     legend.set_title("circles", prop={"size": 9})
     legend.get_title().set_color("white")
     lines = [f"picks: {n_picks}"]
-    if truth_counts is not None:
-        flags, n_truth, n_truth_matched = truth_counts
-        precision = int(flags.sum()) / n_picks if n_picks else 0.0
-        recall = n_truth_matched / n_truth if n_truth else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    if detection is not None:
         lines += [
-            f"truth: {n_truth}",
-            f"precision {precision:.3f}",
-            f"recall    {recall:.3f}",
-            f"F1        {f1:.3f}",
+            f"truth: {detection['n_truth']}",
+            f"precision {detection['precision']:.3f}",
+            f"recall    {detection['recall']:.3f}",
+            f"F1        {detection['f1']:.3f}",
         ]
     lines += [
         f"slab {thickness} voxels thick",
