@@ -45,6 +45,7 @@ from unpick.io import (
     write_mrc,
     write_picks_csv,
 )
+from unpick.workflows import InputFile, RunRecord
 
 VOXEL = 10.0
 task_logger = logging.getLogger("unpick.test_batch")
@@ -60,10 +61,10 @@ class BlobTask(TomogramTask):
     interrupt: tuple[str, ...] = ()
     sleep_s: float = 0.0
 
-    def signature(self) -> dict:
+    def settings(self) -> dict:
         return {"task": "blob", "threshold": self.threshold}
 
-    def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> RunRecord:
         Path(self.calls_dir, f"{target_dir.name}.{uuid.uuid4().hex}").touch()
         time.sleep(self.sleep_s)
         if target_dir.name in self.fail:
@@ -72,6 +73,7 @@ class BlobTask(TomogramTask):
         if target_dir.name in self.interrupt:
             (target_dir / "picks" / "blob.csv").write_text("x,y\n1,")  # a half-written file
             raise KeyboardInterrupt
+        source = InputFile.of(tomogram_path)
         tomogram = read_tomogram(tomogram_path)
         data = np.asarray(tomogram.data)
         inside = np.argwhere(data > self.threshold * data.max())
@@ -82,9 +84,16 @@ class BlobTask(TomogramTask):
         write_picks_csv(target_dir / "picks" / "blob.csv", picks)
         with atomic_write(target_dir / "done.json") as tmp:
             tmp.write_text(json.dumps({"n": 1}))
-        return TomogramOutput(picks_files={"blob": "picks/blob.csv"}, counts={"blob": 1},
-                              outputs=("picks/blob.csv", "done.json"), shape_zyx=tomogram.shape,
-                              voxel_size_angstrom=tomogram.voxel_size_angstrom)
+        record = RunRecord("blob", (source,), self.settings(), ("picks/blob.csv", "done.json"),
+                           {"counts": {"blob": 1}, "shape_zyx": tomogram.shape,
+                            "voxel_size_angstrom": tomogram.voxel_size_angstrom})
+        record.write(target_dir)
+        return record
+
+    def output(self, record: RunRecord) -> TomogramOutput:
+        return TomogramOutput(picks_files={"blob": "picks/blob.csv"}, counts=record.decisions["counts"],
+                              shape_zyx=tuple(record.decisions["shape_zyx"]),
+                              voxel_size_angstrom=record.decisions["voxel_size_angstrom"])
 
 
 SHAPES = {"t1": (12, 16, 20), "t2": (10, 18, 14), "t3": (14, 14, 14), "t4": (12, 12, 16), "t5": (16, 12, 12)}
@@ -179,14 +188,14 @@ def test_rerun_skips_finished_and_reruns_changed(dataset):
     again = run_batch(indir, out, task=task, progress=False)
     assert statuses(again) == dict.fromkeys(centres, "skipped")
     assert calls(calls_dir) == dict.fromkeys(centres, 1)
-    assert list(again.summary["n_blob"]) == [1, 1, 1]  # counts carried over from the manifest
+    assert list(again.summary["n_blob"]) == [1, 1, 1]  # counts read back from the run records
     os.utime(indir / "t2.mrc", ns=(time.time_ns(), time.time_ns() + 10**9))  # input changed
     (out / "t3" / "done.json").unlink()  # an output went missing
     third = run_batch(indir, out, task=task, progress=False)
     assert statuses(third) == {"t1": "skipped", "t2": "done", "t3": "done"}
     assert calls(calls_dir) == {"t1": 1, "t2": 2, "t3": 2}
     changed = run_batch(indir, out, task=BlobTask(str(calls_dir), threshold=0.6), progress=False)
-    assert statuses(changed) == dict.fromkeys(centres, "done")  # another signature re-runs all
+    assert statuses(changed) == dict.fromkeys(centres, "done")  # other settings re-run all
     assert calls(calls_dir) == {"t1": 2, "t2": 3, "t3": 3}
 
 

@@ -10,6 +10,7 @@ import pytest
 from unpick._shared import make_picks
 from unpick.cli import main
 from unpick.io import write_mrc, write_picks_csv
+from unpick.workflows import InputFile, RunRecord
 
 SHAPE = (32, 48, 48)
 CENTRES = np.array([[8, 10, 10], [8, 30, 36], [20, 12, 34], [24, 36, 12], [16, 24, 24]], float)
@@ -35,6 +36,7 @@ def files(tmp_path):
     (run / "picks").mkdir(parents=True)
     write_picks_csv(run / "picks" / "good.csv", make_picks(CENTRES + 0.5, voxel_size_angstrom=10.0, workflow="good"))
     write_picks_csv(run / "picks" / "half.csv", make_picks(CENTRES[:2], voxel_size_angstrom=10.0, workflow="half"))
+    RunRecord("pick", (InputFile.of(tomo),), {}, ("picks/good.csv", "picks/half.csv")).write(run)
     return {"tomo": tomo, "truth": truth, "run": run, "tmp": tmp_path}
 
 
@@ -90,8 +92,13 @@ def test_evaluate_bad_options_exit_2(files, capsys, extra, match):
 def test_evaluate_bad_paths_exit_2(files, capsys):
     empty = files["tmp"] / "empty"
     empty.mkdir()
+    (empty / "picks").mkdir()
+    write_picks_csv(empty / "picks" / "x.csv", make_picks(CENTRES, voxel_size_angstrom=10.0))
+    assert main(["evaluate", str(empty), "--truth", str(files["truth"])]) == 2  # picks but no record: unfinished
+    assert "no job.json inside, so not a finished pick-run folder" in capsys.readouterr().err
+    RunRecord("pick", (), {}, ("picks/x.star",)).write(empty)
     assert main(["evaluate", str(empty), "--truth", str(files["truth"])]) == 2
-    assert "no picks/*.csv inside" in capsys.readouterr().err
+    assert "lists no picks/*.csv among its outputs" in capsys.readouterr().err
     assert main(["evaluate", str(files["tmp"] / "missing.csv"), "--truth", str(files["truth"])]) == 2
     assert "no such pick file or folder" in capsys.readouterr().err
     good = files["run"] / "picks" / "good.csv"

@@ -9,7 +9,7 @@ from ._discover import (
     tomogram_inputs,
 )
 from ._evaluate import EVALUATION_FILE, POOLED, evaluate_batch, truth_files
-from ._manifest import MANIFEST_FILE, Manifest, input_fingerprint, signature_hash
+from ._manifest import MANIFEST_FILE, Manifest
 from ._memory import (
     BYTES_PER_VOXEL,
     default_memory_bytes,
@@ -57,10 +57,8 @@ __all__ = [
     "evaluate_batch",
     "execute",
     "header_shape",
-    "input_fingerprint",
     "memory_limited_jobs",
     "run_batch",
-    "signature_hash",
     "summary_table",
     "task_resources",
     "tomogram_inputs",

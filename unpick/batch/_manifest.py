@@ -1,13 +1,15 @@
-"""The batch manifest: one JSON line per finished tomogram, appended by the parent process only.
+"""The batch manifest: one JSON line per tomogram run (done or failed), appended by the parent process only.
 
-``OUT/manifest.jsonl`` is append-only; the latest line for a tomogram wins. A line is written
-with a single ``write`` on a file opened for appending and then synced, so a killed batch leaves
-at worst one truncated last line, which is ignored (with a warning) when the manifest is read.
+``OUT/manifest.jsonl`` is the batch's append-only log; the latest line for a tomogram wins. Whether
+a tomogram is finished is not read here but from its run record (``unpick.workflows.finished_run``
+on ``OUT/<name>/job.json``); the manifest keeps the history and guards an output folder against
+another input file of the same name. A line is written with a single ``write`` on a file opened for
+appending and then synced, so a killed batch leaves at worst one truncated last line, which is
+ignored (with a warning) when the manifest is read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,33 +21,14 @@ from .._shared import UnpickInputError
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.jsonl"
-MANIFEST_SCHEMA = 1
-
-
-def input_fingerprint(path: Path) -> dict[str, int]:
-    """Size (bytes) and latest modification time (ns) of an input file, or of all files of a Zarr
-    store folder: a change re-runs its tomogram."""
-    if not path.is_dir():
-        stat = path.stat()
-        return {"size_bytes": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns)}
-    stats = [entry.stat() for entry in path.rglob("*") if entry.is_file()]
-    return {
-        "size_bytes": sum(int(s.st_size) for s in stats),
-        "mtime_ns": max((int(s.st_mtime_ns) for s in stats), default=int(path.stat().st_mtime_ns)),
-    }
-
-
-def signature_hash(signature: dict[str, Any]) -> str:
-    """A short stable hash of a task signature (its JSON with sorted keys)."""
-    text = json.dumps(signature, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+MANIFEST_SCHEMA = 2  # 2: settings_hash (was config_hash), no outputs (the run record lists them)
 
 
 class Manifest:
     """Read and append the per-tomogram records of ``OUT/manifest.jsonl``.
 
     Records are dicts with at least ``tomogram``, ``status`` (``'done'`` or ``'failed'``),
-    ``input``, ``size_bytes``, ``mtime_ns`` and ``config_hash``.
+    ``input``, ``size_bytes``, ``mtime_ns`` and ``settings_hash``.
     """
 
     def __init__(self, out_dir: Path) -> None:
@@ -92,19 +75,6 @@ class Manifest:
         finally:
             os.close(fd)
         self.latest[record["tomogram"]] = record
-
-    def finished(self, name: str, *, fingerprint: dict[str, int], config_hash: str, target_dir: Path) -> dict | None:
-        """The record of ``name`` when it is done with this input and config and its outputs exist."""
-        record = self.latest.get(name)
-        if record is None or record.get("status") != "done" or record.get("config_hash") != config_hash:
-            return None
-        if any(record.get(key) != value for key, value in fingerprint.items()):
-            return None
-        missing = [rel for rel in record.get("outputs", []) if not (target_dir / rel).is_file()]
-        if missing:
-            logger.info("%s: recorded as done but %s is missing; running it again", name, missing[0])
-            return None
-        return record
 
     def check_same_input(self, name: str, path: Path, fingerprint: dict[str, int]) -> None:
         """Refuse to overwrite ``OUT/<name>`` when it holds the results of another input file.

@@ -16,6 +16,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from .._shared import UnpickInputError, check_choice
+from ..workflows import finished_run, input_fingerprint, settings_hash
 from ._dask import dask_parallel, task_resources
 from ._discover import (
     DEFAULT_PATTERNS,
@@ -26,10 +27,10 @@ from ._discover import (
     tomogram_inputs,
 )
 from ._evaluate import evaluate_batch, truth_files
-from ._manifest import Manifest, input_fingerprint, signature_hash
+from ._manifest import Manifest
 from ._memory import header_shape, memory_limited_jobs
 from ._summary import summary_table, write_merged_star, write_summary
-from ._tasks import LOG_FILE, PickTask, TomogramOutcome, TomogramTask, execute
+from ._tasks import LOG_FILE, PickTask, TomogramOutcome, TomogramOutput, TomogramTask, execute
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +90,12 @@ def run_batch(
 ) -> BatchResult:
     """Run ``task`` on every tomogram of ``input_dir``, one task per tomogram, into ``out_dir``.
 
-    Each tomogram writes ``OUT/<name>/`` (its task's files plus ``unpick.log``). As each task
-    finishes, the parent process appends its record to ``OUT/manifest.jsonl``; a tomogram
-    recorded as done, with the same input file (size, mtime) and the same task signature and
-    all its outputs present, is skipped, so a re-started batch finishes only the rest. A task
-    that raises is recorded as failed and the others go on. At the end (also when interrupted)
+    Each tomogram writes ``OUT/<name>/`` (its task's files, its run record ``job.json`` last,
+    plus ``unpick.log``). A tomogram whose run record is current (``finished_run``: the same
+    input file by size and mtime, the same task settings, all its outputs present) is skipped,
+    so a re-started batch finishes only the rest. As each task ends, the parent process appends
+    a line to ``OUT/manifest.jsonl``, the batch's log; a task that raises is logged there as
+    failed and the others go on. At the end (also when interrupted)
     ``OUT/summary.csv`` and ``OUT/merged/<workflow>.star`` are written atomically.
 
     Parameters
@@ -162,10 +164,10 @@ def run_batch(
     else:
         inputs = discover_tomograms(Path(input_dir).resolve(), patterns=patterns, recursive=recursive, exclude=out)
     check_output_dir(out)
-    config_hash = signature_hash(task.signature())
+    settings = task.settings()
     with batch_lock(out):
         manifest = Manifest(out)
-        rows, todo = _plan(inputs, manifest, out, config_hash)
+        rows, todo = _plan(inputs, manifest, out, task, settings)
         logger.info("%d tomogram(s): %d to run, %d already done", len(inputs), len(todo), len(inputs) - len(todo))
         if backend == "dask" and scheduler != "local":
             jobs = n_jobs
@@ -179,7 +181,7 @@ def run_batch(
             bar = tqdm(total=len(todo), unit="tomogram", desc="batch", disable=not progress or not todo)
             with contextlib.closing(outcomes), bar:
                 for outcome in outcomes:
-                    row = {**rows[outcome.name], **_outcome_fields(outcome), "config_hash": config_hash}
+                    row = {**rows[outcome.name], **_outcome_fields(outcome), "settings_hash": settings_hash(settings)}
                     manifest.append(row)
                     rows[outcome.name] = row
                     _log_outcome(outcome, out)
@@ -206,20 +208,21 @@ def _check_jobs(n_jobs: Any) -> int:
 
 
 def _plan(
-    inputs: list[TomogramInput], manifest: Manifest, out: Path, config_hash: str
+    inputs: list[TomogramInput], manifest: Manifest, out: Path, task: TomogramTask, settings: dict[str, Any]
 ) -> tuple[dict[str, dict[str, Any]], list[TomogramInput]]:
-    """Rows in input order (skipped ones from the manifest, the rest pending) and the work to do."""
+    """Rows in input order (finished ones, from their run records, skipped; the rest pending) and the work to do."""
     rows: dict[str, dict[str, Any]] = {}
     todo = []
     for item in inputs:
         fingerprint = input_fingerprint(item.path)
         manifest.check_same_input(item.name, item.path, fingerprint)
-        done = manifest.finished(item.name, fingerprint=fingerprint, config_hash=config_hash, target_dir=out / item.name)
-        if done is not None:
-            rows[item.name] = {**done, "status": "skipped"}
-            continue
-        rows[item.name] = {"tomogram": item.name, "status": "pending", "input": str(item.path), **fingerprint}
-        todo.append(item)
+        row = {"tomogram": item.name, "status": "pending", "input": str(item.path), **fingerprint}
+        record = finished_run(out / item.name, inputs=[item.path], settings=settings)
+        if record is None:
+            todo.append(item)
+        else:
+            row.update(status="skipped", settings_hash=record.settings_hash, **_output_fields(task.output(record)))
+        rows[item.name] = row
     return rows, todo
 
 
@@ -250,13 +253,17 @@ def _outcome_fields(outcome: TomogramOutcome) -> dict[str, Any]:
         "status": outcome.status, "error": outcome.error, "seconds": round(outcome.seconds, 3), "host": outcome.host,
     }
     if outcome.output is not None:
-        output = outcome.output
-        fields.update(
-            counts=dict(output.counts), picks_files=dict(output.picks_files), outputs=list(output.outputs),
-            shape_zyx=list(output.shape_zyx), voxel_size_angstrom=output.voxel_size_angstrom,
-            pick_z_range=list(output.pick_z_range) if output.pick_z_range else None,
-        )
+        fields.update(_output_fields(outcome.output))
     return fields
+
+
+def _output_fields(output: TomogramOutput) -> dict[str, Any]:
+    """The summary and manifest fields of a finished tomogram's output."""
+    return {
+        "counts": dict(output.counts), "picks_files": dict(output.picks_files), "shape_zyx": list(output.shape_zyx),
+        "voxel_size_angstrom": output.voxel_size_angstrom,
+        "pick_z_range": list(output.pick_z_range) if output.pick_z_range else None,
+    }
 
 
 def _log_outcome(outcome: TomogramOutcome, out: Path) -> None:

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..workflows import DEFAULT_WORKFLOW
+from ..workflows import DEFAULT_WORKFLOW, JOB_FILE
 from ._memory import default_memory_bytes
 
 if TYPE_CHECKING:
     from ..io import CopickTarget
-    from ..workflows import PickConfig
+    from ..workflows import PickConfig, RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +30,15 @@ _PACKAGE_LOGGER = "unpick"
 
 @dataclasses.dataclass(frozen=True)
 class TomogramOutput:
-    """What a task wrote for one tomogram (paths relative to ``OUT/<name>``).
+    """What the batch needs from a finished tomogram's run record (paths relative to ``OUT/<name>``).
 
     Attributes
     ----------
     picks_files : dict
         Workflow name -> picks CSV (x, y, z in voxels), read back for the merged STAR files and
-        the batch evaluation.
+        the batch evaluation; only files the record lists as outputs.
     counts : dict
         Workflow name -> number of picks.
-    outputs : list of str
-        Every file that must exist for the tomogram to count as finished (the completion marker
-        last). Written atomically by the task.
     shape_zyx : tuple of int
         Volume shape in voxels (for STAR's centred coordinates).
     voxel_size_angstrom : float
@@ -53,7 +50,6 @@ class TomogramOutput:
 
     picks_files: dict[str, str]
     counts: dict[str, int]
-    outputs: tuple[str, ...]
     shape_zyx: tuple[int, int, int]
     voxel_size_angstrom: float
     pick_z_range: tuple[int, int] | None = None
@@ -74,18 +70,25 @@ class TomogramOutcome:
 class TomogramTask(abc.ABC):
     """The work done on one tomogram file; must pickle (it travels to worker processes).
 
-    Subclasses implement ``signature`` (everything that changes the outputs: a different
-    signature re-runs finished tomograms) and ``__call__``, which writes every output under
-    ``target_dir`` atomically and returns a :class:`TomogramOutput`.
+    A task writes its outputs under ``target_dir`` atomically and then, last, a
+    :class:`unpick.workflows.RunRecord` (``job.json``) whose inputs are the tomogram and whose
+    settings are ``settings()``: the batch skips a tomogram when ``finished_run`` finds that record
+    current (same input file, same settings, every listed output there), and reads what it
+    needs from it with ``output``.
     """
 
     @abc.abstractmethod
-    def signature(self) -> dict[str, Any]:
-        """JSON-serialisable description of the task; hashed into the manifest."""
+    def settings(self) -> dict[str, Any]:
+        """JSON-serialisable description of everything that changes the outputs; recorded in the
+        run record, so other settings re-run finished tomograms."""
 
     @abc.abstractmethod
-    def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
-        """Process ``tomogram_path``, writing into ``target_dir`` (which exists)."""
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> RunRecord:
+        """Process ``tomogram_path``, writing into ``target_dir`` (which exists); return the record written last."""
+
+    @abc.abstractmethod
+    def output(self, record: RunRecord) -> TomogramOutput:
+        """The picks files, counts and geometry of a finished run, from its record."""
 
     def memory_bytes(self, shape_zyx: tuple[int, int, int]) -> int:
         """Estimated peak memory in bytes of one task on a volume of ``shape_zyx``."""
@@ -97,9 +100,10 @@ class PickTask(TomogramTask):
     """Run :func:`unpick.workflows.run_pick` on one tomogram (the default batch task).
 
     The picks are always written as CSV (``csv`` is added to ``formats`` when missing) because
-    the batch reads them back for the merged STAR files. ``device`` is not part of the
-    signature: CPU and GPU results agree within float tolerance. With ``copick``, each
-    workflow's picks are also written into the copick project (run = the tomogram's name).
+    the batch reads them back for the merged STAR files. The settings are ``pick_settings``
+    (``device`` is not among them: CPU and GPU results agree within float tolerance). With
+    ``copick``, each workflow's picks are also written into the copick project (run = the
+    tomogram's name).
     """
 
     workflows: tuple[str, ...] = (DEFAULT_WORKFLOW,)
@@ -121,39 +125,32 @@ class PickTask(TomogramTask):
         formats = tuple(dict.fromkeys(("csv", *self.formats)))
         object.__setattr__(self, "formats", formats)
 
-    def signature(self) -> dict[str, Any]:
+    def _options(self) -> dict[str, Any]:
+        """The keywords of ``run_pick`` that are also those of ``pick_settings``."""
         return {
-            "task": "pick",
-            "workflows": sorted(self.workflows),
-            "config": self.config.to_dict(),
-            "voxel_size_angstrom": self.voxel_size_angstrom,
-            "formats": sorted(self.formats),
-            "write_masks": self.write_masks,
-            **({} if self.report else {"report": False}),
-            **({} if self.copick is None else {"copick": {
-                "config": str(self.copick.config), "object": self.copick.object_name, "session": self.copick.session_id,
-            }}),
+            "workflows": self.workflows, "config": self.config, "voxel_size_angstrom": self.voxel_size_angstrom,
+            "formats": self.formats, "write_masks": self.write_masks, "report": self.report, "copick": self.copick,
         }  # fmt: skip
 
-    def __call__(self, tomogram_path: Path, target_dir: Path) -> TomogramOutput:
+    def settings(self) -> dict[str, Any]:
+        from ..workflows import pick_settings
+
+        return pick_settings(**self._options())
+
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> RunRecord:
         from ..workflows import run_pick
 
-        run = run_pick(
-            tomogram_path, target_dir.parent, workflows=self.workflows, config=self.config,
-            voxel_size_angstrom=self.voxel_size_angstrom, device=self.device, formats=self.formats,
-            write_masks=self.write_masks, report=self.report, progress=False,
-        )
-        if self.copick is not None:  # the tomogram's name is its copick run
-            for workflow, picks in run.result.picks.items():
-                self.copick.write(target_dir.name, picks, workflow=workflow)
-        record = run.result.record
+        return run_pick(tomogram_path, target_dir.parent, device=self.device, progress=False, **self._options()).record
+
+    def output(self, record: RunRecord) -> TomogramOutput:
+        decisions = record.decisions
+        listed = {name: f"picks/{name}.csv" for name in decisions["picks"]}
         return TomogramOutput(
-            picks_files={name: f"picks/{name}.csv" for name in run.result.picks},
-            counts={name: int(n) for name, n in record["picks"].items()},
-            outputs=(*record["outputs"], run.job_file.name),
-            shape_zyx=tuple(int(n) for n in record["shape_zyx"]),
-            voxel_size_angstrom=float(record["voxel_size_angstrom"]),
-            pick_z_range=tuple(int(z) for z in record["pick_z_range"]),
+            picks_files={name: path for name, path in listed.items() if path in record.outputs},
+            counts={name: int(n) for name, n in decisions["picks"].items()},
+            shape_zyx=tuple(int(n) for n in decisions["shape_zyx"]),
+            voxel_size_angstrom=float(decisions["voxel_size_angstrom"]),
+            pick_z_range=tuple(int(z) for z in decisions["pick_z_range"]),
         )
 
 
@@ -211,12 +208,13 @@ def execute(
 
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
+        (target_dir / JOB_FILE).unlink(missing_ok=True)  # a failed re-run never looks finished
     except OSError as err:
-        return outcome("failed", error=f"cannot create {target_dir}: {err}")
+        return outcome("failed", error=f"cannot prepare {target_dir}: {err}")
     with _tomogram_log(target_dir / LOG_FILE, level=log_level) as log_file:
         logger.info("%s: start on %s (pid %d), input %s", name, host, os.getpid(), tomogram_path)
         try:
-            output = task(tomogram_path, target_dir)
+            output = task.output(task(tomogram_path, target_dir))
         except Exception as err:  # noqa: BLE001 - failure isolation: report it, the others go on
             # the traceback goes to the tomogram's log only; the parent reports the failure
             log_file.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "%s: failed",

@@ -15,15 +15,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "evaluate",
         help="score picks against ground truth (P/R/F1, F-beta, AP, relative recall, per class)",
         description=(
-            "Score one or more pick files (CSV/TSV/STAR/copick JSON/ndjson) or pick-run folders "
-            "(RUN/picks/<workflow>.csv) against ground truth with one-to-one matching. With "
+            "Score one or more pick files (CSV/TSV/STAR/copick JSON/ndjson) or pick-run folders (the "
+            "RUN/picks/<workflow>.csv files RUN/job.json lists) against ground truth with one-to-one matching. With "
             "--tomogram, random and difference-of-Gaussians baselines are added and relative "
             "recall is computed. Prints a table sorted by F1 (by relative recall with --classes) "
             "and a one-line verdict; --out writes PREFIX.csv and PREFIX.json."
         ),
     )
     parser.add_argument(
-        "picks", nargs="*", metavar="PICKS", help="pick files, or pick-run folders holding picks/*.csv (or --copick)"
+        "picks", nargs="*", metavar="PICKS",
+        help="pick files, or pick-run folders (the picks/*.csv their job.json lists; or --copick)",
     )
     parser.add_argument(
         "--truth", metavar="FILE", help="ground truth (CSV/TSV/STAR/copick JSON/ndjson), x/y/z (or --copick-truth-user)"
@@ -101,17 +102,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def pick_files(paths: list[str]) -> dict[str, Path]:
-    """Map workflow name (file stem) to file, expanding pick-run folders to ``picks/*.csv``."""
+    """Map workflow name (file stem) to file, expanding pick-run folders to the picks CSVs their
+    ``job.json`` lists (``run_picks``)."""
     files: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted((path / "picks").glob("*.csv"))
-            if not found:
-                raise UnpickInputError(
-                    f"{path}: no picks/*.csv inside; expected a pick-run folder (RUN/picks/<workflow>.csv) "
-                    "or a pick file"
-                )
+            found = run_picks(path)
         elif path.is_file():
             found = [path]
         else:
@@ -123,6 +120,26 @@ def pick_files(paths: list[str]) -> dict[str, Path]:
                 )
             files[file.stem] = file
     return files
+
+
+def run_picks(folder: Path) -> list[Path]:
+    """The ``picks/<workflow>.csv`` files the run record of ``folder`` lists as its outputs: only
+    the current run's picks, never files an earlier run left there."""
+    from ..workflows import JOB_FILE, RunRecord
+
+    if not (folder / JOB_FILE).is_file():
+        raise UnpickInputError(
+            f"{folder}: no {JOB_FILE} inside, so not a finished pick-run folder (RUN/{JOB_FILE} listing "
+            f"RUN/picks/<workflow>.csv); pass its pick files, or run unpick pick again to finish it"
+        )
+    record = RunRecord.from_json(folder / JOB_FILE)
+    found = [folder / name for name in record.outputs if name.startswith("picks/") and name.endswith(".csv")]
+    if not found:
+        raise UnpickInputError(
+            f"{folder / JOB_FILE}: lists no picks/*.csv among its outputs; pass its pick files, or pick "
+            f"again with --formats csv"
+        )
+    return found
 
 
 def run(args: argparse.Namespace) -> int:

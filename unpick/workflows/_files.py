@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from ..evaluate import match_points
 from ..io import atomic_write, write_mrc
 from ..report import plot_picks_report, plot_workflow_scores
 from ..synthetic import SyntheticTomogram
+from ._record import write_json
 
 
 def save_simulation(tomogram: SyntheticTomogram, out_dir: Path, name: str) -> tuple[Path, Path, Path]:
@@ -45,13 +45,6 @@ def write_evaluation(table: pd.DataFrame, prefix: str | Path, *, report: dict[st
         table.to_csv(tmp)
     write_json(json_path, {**report, "rows": records})
     return csv_path, json_path
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON, atomically; numpy values become plain numbers and lists."""
-    with atomic_write(path) as tmp:
-        Path(tmp).write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False))
-    return path
 
 
 def write_picks_report(
@@ -92,10 +85,3 @@ def write_workflow_scores(path: Path, table: pd.DataFrame, *, title: str = "") -
     with atomic_write(path) as tmp:
         plot_workflow_scores(table, path=tmp, title=title)
     return path
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays become plain JSON."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -26,7 +26,8 @@ import pandas as pd
 from .._shared import UnpickInputError, make_picks, picks_zyx
 from ._config import PickConfig
 from ._names import DEFAULT_TEACHER, parse_selection
-from ._run import JOB_FILE, PICK_FORMATS, run_pick
+from ._record import finished_run
+from ._run import PICK_FORMATS, pick_settings, run_pick
 
 logger = logging.getLogger(__name__)
 
@@ -195,29 +196,22 @@ def _teacher_picks(
     tomogram: Any, out_dir: Path, workflow: str, config: PickConfig, device: str, resume: bool, progress: bool
 ) -> tuple[pd.DataFrame, bool]:
     """The teacher's picks table of one tomogram and whether it was reused: run the workflow, or
-    with ``resume`` read back the picks of a finished run (its ``job.json`` exists and records the
-    same settings)."""
+    with ``resume`` read back the picks of a finished run of this tomogram with the same settings
+    (``finished_run``: the same file unchanged, the same settings, its outputs all there)."""
     from ..io import read_picks_csv
 
     teacher_root = out_dir / TEACHER_DIR
-    done = teacher_root / tomogram.name
-    saved = done / "picks" / f"{workflow}.csv"
-    if resume and (done / JOB_FILE).is_file() and saved.is_file():
-        if _recorded_config(done / JOB_FILE) == config:
-            logger.info("%s: teacher %s finished earlier (%s); reusing its picks", tomogram.name, workflow, saved)
-            return read_picks_csv(saved), True
-        logger.info("%s: teacher settings changed since %s; running the teacher again", tomogram.name, done / JOB_FILE)
-    outcome = run_pick(
-        tomogram.path,
-        teacher_root,
-        workflows=workflow,
-        config=config,
-        voxel_size_angstrom=tomogram.voxel_size_angstrom,
-        device=device,
-        formats=("csv",),
-        write_masks=False,
-        progress=progress,
-    )
+    folder = teacher_root / tomogram.name
+    request = dict(workflows=workflow, config=config, voxel_size_angstrom=tomogram.voxel_size_angstrom,
+                   formats=("csv",), write_masks=False, report=True)  # fmt: skip
+    saved = f"picks/{workflow}.csv"
+    if resume:
+        record = finished_run(folder, inputs=[tomogram.path], settings=pick_settings(**request))
+        if record is not None and saved in record.outputs:
+            logger.info("%s: teacher %s finished earlier (%s); reusing its picks", tomogram.name, workflow, folder)
+            return read_picks_csv(folder / saved), True
+        logger.info("%s: no current teacher run in %s; running the teacher", tomogram.name, folder)
+    outcome = run_pick(tomogram.path, teacher_root, device=device, progress=progress, **request)
     picks = outcome.result.picks[workflow]
     if len(picks) == 0:
         raise UnpickInputError(
@@ -225,14 +219,6 @@ def _teacher_picks(
             f"check --particle-radius or choose another --teacher-workflow"
         )
     return picks, False
-
-
-def _recorded_config(job_file: Path) -> PickConfig | None:
-    """The ``PickConfig`` a finished run recorded in its job file (None when unreadable)."""
-    try:
-        return PickConfig.from_dict(json.loads(job_file.read_text()).get("config", {}))
-    except (OSError, ValueError, AttributeError):  # UnpickInputError is a ValueError
-        return None
 
 
 def _teacher_in_worker(
