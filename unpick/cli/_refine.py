@@ -37,8 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "positive-unlabelled learning on the teacher's picks (scores as weights), and pick every "
             "tomogram with it. Writes DIR/teacher/<tomogram>/ (as 'unpick pick'), DIR/refined/model.pt, "
             "DIR/refined/<tomogram>_scores.mrc and DIR/refined/<tomogram>_picks.<ext>. With --resume a "
-            "finished teacher run with the same settings is reused and an interrupted training continues "
-            "from its last epoch (a teacher that runs again restarts the training)."
+            "finished teacher run of the unchanged tomogram with the same settings is reused and an interrupted "
+            "training continues from its last epoch (a teacher that runs again restarts the training)."
         ),
     )
     parser.add_argument(
@@ -89,7 +89,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_tta_option(parser)
     parser.add_argument(
         "--resume", action="store_true",
-        help="reuse finished teacher runs (same settings) and continue an interrupted training",
+        help="reuse finished teacher runs (unchanged tomogram, same settings) and continue an interrupted training",
     )  # fmt: skip
     add_copick_options(parser)
     add_progress_option(parser)
