@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from unpick._shared import UnpickInputError, make_picks
-from unpick.evaluate import evaluate_workflows, format_table, verdict
+from unpick.evaluate import evaluate_workflows, format_table, select_classes, verdict
 
 VOXEL = 10.0
 SHAPE = (30, 60, 60)
@@ -92,6 +92,14 @@ def test_class_filter_and_z_slab(truth, runs):
     )
     # only C lies in slices [15, 30); of the good picks only the one near C does
     assert (slab.loc["good", "n_picks"], slab.loc["good", "tp"], slab.loc["good", "fn"]) == (1, 1, 0)
+
+
+def test_classes_are_compared_as_text(truth):
+    numbered = truth.assign(**{"class": [7, 7, 12]})
+    assert select_classes(numbered, [7]).equals(select_classes(numbered, ["7"]))
+    assert list(select_classes(numbered, "12")["x"]) == [truth["x"][2]]
+    with pytest.raises(UnpickInputError, match="classes: 8 not in the truth table; it has 12, 7, name some of those"):
+        select_classes(numbered, [8])
 
 
 def test_same_seed_same_table(truth, runs):

@@ -13,6 +13,7 @@ import pytest
 import starfile
 
 from unpick._shared import UnpickInputError, make_picks
+from unpick.evaluate import select_classes
 from unpick.io import (
     read_picks_copick,
     read_picks_csv,
@@ -246,16 +247,16 @@ def test_polnet_layout_csv(tmp_path):
     np.testing.assert_array_equal(truth["radius_angstrom"], [107.7, 107.7, 75.0])
 
 
-def test_truth_class_filter(tmp_path):
-    path = _polnet_csv(tmp_path / "t.csv")
-    only = read_truth(path, classes=["3j9i"])
-    np.testing.assert_array_equal(_xyz(only), [[20.5, 30.25, 40.0]])
-    assert len(read_truth(path, classes=["3j9i", "4v4r"])) == 3
-    with pytest.raises(UnpickInputError, match=r"class\(es\) 1abc not found; the file has 3j9i, 4v4r"):
-        read_truth(path, classes=["1abc"])
+def test_truth_classes_are_selected_by_the_one_evaluate_filter(tmp_path):
+    truth = read_truth(_polnet_csv(tmp_path / "t.csv"))
+    np.testing.assert_array_equal(_xyz(select_classes(truth, ["3j9i"])), [[20.5, 30.25, 40.0]])
+    assert select_classes(truth, "3j9i").equals(select_classes(truth, ["3j9i"]))
+    assert select_classes(truth, ["3j9i", "4v4r"]).equals(truth)
+    with pytest.raises(UnpickInputError, match="classes: 1abc not in the truth table; it has 3j9i, 4v4r"):
+        select_classes(truth, ["1abc"])
     write_picks_ndjson(tmp_path / "p.ndjson", _picks(n=2))
-    with pytest.raises(UnpickInputError, match="has no class column"):
-        read_truth(tmp_path / "p.ndjson", classes=["ribosome"])
+    with pytest.raises(UnpickInputError, match="classes: the truth table has no class column"):
+        select_classes(read_truth(tmp_path / "p.ndjson"), ["ribosome"])
 
 
 def test_csv_angstrom_only_needs_voxel_size(tmp_path):

@@ -8,7 +8,8 @@ voxels) and does no file I/O; the ``unpick evaluate`` command reads the files.
 - :func:`relative_recall`: PickET's recall balanced against random picks in the same region.
 - :func:`czii_score`: the CZII cryo-ET challenge metric ("any-hit" counting, β = 4).
 - :func:`pr_curve`: precision–recall curve and average precision of scored picks.
-- :func:`per_class_recall`: recall of each ground-truth class.
+- :func:`per_class_recall`: recall of each ground-truth class; :func:`select_classes`: the truth
+  rows of some classes (an incomplete annotation).
 - Baselines: :func:`random_points`, :func:`dog_picks`, :func:`baseline_picks`.
 - :func:`evaluate_workflows`: one table, one row per workflow; :func:`format_table`, :func:`verdict`.
 """
@@ -24,6 +25,7 @@ from ._table import (
     DEFAULT_MATCH_RADIUS_ANGSTROM,
     evaluate_workflows,
     format_table,
+    select_classes,
     verdict,
 )
 
@@ -46,5 +48,6 @@ __all__ = [
     "random_points",
     "relative_recall",
     "score_points",
+    "select_classes",
     "verdict",
 ]

@@ -61,7 +61,22 @@ def match_radius_voxels(
 
 
 def select_classes(truth: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """Rows of ``truth`` whose ``class`` is one of ``classes`` (an unknown class is an error)."""
+    """Rows of ``truth`` whose ``class`` is one of ``classes``: the truth to score picks against
+    when only some classes are annotated (read relative recall then, not precision).
+
+    Parameters
+    ----------
+    truth : pandas.DataFrame
+        A truth table with a ``class`` column (``unpick.io.read_truth``); labels are compared as
+        text, so a class ``1`` is selected by ``"1"`` or ``1``.
+    classes : str or sequence of str
+        The classes to keep; one the table does not have is an error listing those it has.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept rows, in their order, with a fresh index.
+    """
     if "class" not in truth.columns:
         raise UnpickInputError(
             f"classes: the truth table has no class column (found {', '.join(map(str, truth.columns))}); "
@@ -73,7 +88,8 @@ def select_classes(truth: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     unknown = [c for c in wanted if c not in present]
     if unknown:
         raise UnpickInputError(
-            f"classes: {', '.join(unknown)} not in the truth table; it has {', '.join(present) or 'no classes'}"
+            f"classes: {', '.join(unknown)} not in the truth table; it has {', '.join(present) or 'no classes'}, "
+            f"name some of those"
         )
     return truth[labels.isin(wanted).to_numpy()].reset_index(drop=True)
 

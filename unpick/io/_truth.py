@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +78,6 @@ def read_truth(
     *,
     voxel_size_angstrom: float | None = None,
     volume_shape_zyx: tuple[int, int, int] | None = None,
-    classes: Sequence[str] | None = None,
     tomogram: str | None = None,
     coordinates_voxel_size_angstrom: float | None = None,
 ) -> pd.DataFrame:
@@ -103,9 +101,6 @@ def read_truth(
         Voxel size in Å, for files with coordinates in Å.
     volume_shape_zyx : tuple of int, optional
         ``(Z, Y, X)`` tomogram size in voxels, for RELION 5 centred STAR coordinates.
-    classes : sequence of str, optional
-        Keep only rows whose ``class`` is one of these; a class absent from the file is an error
-        listing the classes present.
     coordinates_voxel_size_angstrom : float, optional
         The voxel size (Å) the file's voxel coordinates refer to, when not the tomogram's (a CZ
         portal ndjson at its annotation's voxel spacing, picks of an unbinned tomogram): they
@@ -119,7 +114,7 @@ def read_truth(
     -------
     pandas.DataFrame
         Float ``x, y, z`` in voxels plus the ``class``, ``radius_angstrom``, ``score`` (and other)
-        columns the file has.
+        columns the file has; ``unpick.evaluate.select_classes`` keeps the rows of some classes.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -148,8 +143,6 @@ def read_truth(
         truth = _rescale(truth, coordinates_voxel_size_angstrom, voxel_size_angstrom, path)
     if tomogram is not None:
         truth = _select_tomogram(truth, tomogram, path)
-    if classes is not None:
-        truth = _select_classes(truth, classes, path)
     if volume_shape_zyx is not None:
         check_truth_frame(truth, path, volume_shape_zyx=volume_shape_zyx, voxel_size_angstrom=voxel_size_angstrom)
     return truth
@@ -234,21 +227,3 @@ def _select_tomogram(truth: pd.DataFrame, tomogram: str, path: Path) -> pd.DataF
     kept = truth[names == wanted].reset_index(drop=True)
     logger.info("%s: kept the %d of %d rows of tomogram %s", path, len(kept), len(truth), wanted)
     return kept
-
-
-def _select_classes(truth: pd.DataFrame, classes: Sequence[str], path: Path) -> pd.DataFrame:
-    """Rows of ``truth`` whose class is in ``classes``."""
-    if isinstance(classes, str):
-        classes = [classes]
-    if "class" not in truth.columns:
-        raise UnpickInputError(
-            f"{path}: has no class column (found {', '.join(map(str, truth.columns))}); "
-            f"drop the class filter or use a file with classes"
-        )
-    present = sorted(set(truth["class"]))
-    unknown = [c for c in map(str, classes) if c not in present]
-    if unknown:
-        raise UnpickInputError(
-            f"{path}: class(es) {', '.join(unknown)} not found; the file has {', '.join(present) or 'none'}"
-        )
-    return truth[truth["class"].isin([str(c) for c in classes])].reset_index(drop=True)
