@@ -4,7 +4,7 @@ The names that need SciPy, pandas, PyYAML or joblib are imported on first use (`
 """
 
 from ._errors import UnpickInputError
-from ._labels import LabelSums, label_sums
+from ._labels import LabelSums, label_sums, sparse_components, voxel_label_sums
 from ._lazy import lazy_exports
 from ._validate import (
     NEIGHBOURHOOD,
@@ -29,6 +29,7 @@ _ORIGINS = {
     "make_picks": "._picks",
     "picks_zyx": "._picks",
     "available_threads": "._threads",
+    "release_pages": "._pages",
     "thread_map": "._threads",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
@@ -56,6 +57,9 @@ __all__ = [
     "lazy_exports",
     "make_picks",
     "picks_zyx",
+    "release_pages",
+    "sparse_components",
     "thread_map",
     "to_numpy",
+    "voxel_label_sums",
 ]

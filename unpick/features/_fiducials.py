@@ -6,9 +6,8 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-import scipy.ndimage as ndi
 
-from .._shared import as_rng, label_sums
+from .._shared import as_rng, sparse_components, voxel_label_sums
 from ._blur import CHUNK_SLICES, iter_blurred_chunks
 
 #: A voxel of the lightly blurred tomogram (sigma FIDUCIAL_BLUR voxels) further than this many
@@ -52,12 +51,12 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     """Find gold fiducials as connected components of extreme density.
 
     The median and robust spread come from a seeded voxel sample of the blurred central slab; the
-    volume is blurred by
-    ``FIDUCIAL_BLUR`` voxels z-chunk by z-chunk (with a halo), so memory is one chunk plus a
-    one-byte mask. Components of at least ``MIN_FIDUCIAL_VOXELS`` voxels beyond ``FIDUCIAL_SD``
-    robust standard deviations and twice the 99th percentile deviation, on either side (the dark
-    core and the bright phase-contrast halo),
-    are beads; each has its centroid and the radius of a sphere of its volume.
+    volume is blurred by ``FIDUCIAL_BLUR`` voxels z-chunk by z-chunk (with a halo), so memory is
+    one chunk per thread plus the indices of the extreme voxels (no volume-sized mask or label
+    array). Components of at least ``MIN_FIDUCIAL_VOXELS`` voxels beyond ``FIDUCIAL_SD`` robust
+    standard deviations and twice the 99th percentile deviation, on either side (the dark core
+    and the bright phase-contrast halo), are beads; each has its centroid and the radius of a
+    sphere of its volume.
 
     Parameters
     ----------
@@ -84,13 +83,17 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     # protein reaches the top per mille of the deviations; gold lies far beyond it even where the
     # noise (and so the robust spread) is small
     cutoff = max(FIDUCIAL_SD * spread, PROTEIN_MARGIN * float(np.quantile(deviation, PROTEIN_QUANTILE)))
-    extreme = np.zeros(volume.shape, dtype=bool)
-    for z0, z1, block in iter_blurred_chunks(volume, FIDUCIAL_BLUR):
-        extreme[z0:z1] = np.abs(block - median) > cutoff
-    labels, n = ndi.label(extreme, structure=ndi.generate_binary_structure(3, 3))
+    plane = int(np.prod(volume.shape[1:]))
+    extreme = np.concatenate(  # flat indices of the extreme voxels: rare, so no volume-sized mask or labels
+        [
+            np.flatnonzero(np.abs(block - median) > cutoff) + z0 * plane
+            for z0, _, block in iter_blurred_chunks(volume, FIDUCIAL_BLUR)
+        ]
+    )
+    ids, n = sparse_components(extreme, tuple(volume.shape), connectivity=3)
     if not n:
         return Fiducials(np.zeros((0, 3)), np.zeros(0))
-    sums = label_sums(labels, n)  # extreme voxels are rare: measured from their voxels, not the volume
+    sums = voxel_label_sums(extreme, ids, tuple(volume.shape), n)
     keep = np.flatnonzero(sums.sizes[1:] >= MIN_FIDUCIAL_VOXELS) + 1
     centres = (sums.coordinate_sums[keep] / sums.sizes[keep, None]).reshape(-1, 3)
     radii = (3.0 * sums.sizes[keep] / (4.0 * np.pi)) ** (1.0 / 3.0)

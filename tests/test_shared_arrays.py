@@ -1,0 +1,50 @@
+"""The shared array helpers: labelling a sparse voxel set, releasing a memory-mapped input's pages."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unpick._shared import label_sums, release_pages, sparse_components, voxel_label_sums
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12)),
+    density=st.floats(0.0, 0.6),
+    connectivity=st.sampled_from([1, 2, 3]),
+    seed=st.integers(0, 2**16),
+)
+def test_sparse_components_equal_ndimage_label(shape, density, connectivity, seed):
+    mask = np.random.default_rng(seed).random(shape) < density
+    expected, n_expected = ndi.label(mask, structure=ndi.generate_binary_structure(3, connectivity))
+    voxels = np.flatnonzero(mask)
+    ids, n = sparse_components(voxels, shape, connectivity=connectivity)
+    assert n == n_expected
+    np.testing.assert_array_equal(ids, expected.ravel()[voxels])  # same numbering, raster order
+    sums = voxel_label_sums(voxels, ids, shape, n)
+    reference = label_sums(expected, n_expected)
+    np.testing.assert_array_equal(sums.sizes, reference.sizes)
+    np.testing.assert_allclose(sums.coordinate_sums, reference.coordinate_sums)
+
+
+def test_sparse_components_do_not_join_across_a_row_end():
+    shape = (1, 3, 4)
+    voxels = np.ravel_multi_index(([0, 0], [0, 1], [3, 0]), shape)  # (0,0,3) and (0,1,0) are flat neighbours
+    ids, n = sparse_components(np.sort(voxels), shape, connectivity=3)
+    assert n == 2 and sorted(ids) == [1, 2]
+
+
+def test_release_pages_drops_a_read_only_map_and_keeps_its_data(tmp_path):
+    path = tmp_path / "volume.raw"
+    data = np.arange(64 * 64 * 64, dtype=np.float32).reshape(64, 64, 64)
+    data.tofile(path)
+    mapped = np.memmap(path, dtype=np.float32, mode="r", shape=data.shape)
+    assert float(mapped.sum(dtype=np.float64)) == float(data.sum(dtype=np.float64))  # every page read in
+    assert release_pages(mapped[10:20])  # a view finds its map
+    np.testing.assert_array_equal(mapped, data)  # read again from the file, unchanged
+    assert not release_pages(data)  # an in-memory array holds the only copy
+    writable = np.memmap(path, dtype=np.float32, mode="r+", shape=data.shape)
+    assert not release_pages(writable)
