@@ -117,8 +117,7 @@ def find_membranes(volume: Any, *, radius_voxels: float) -> Membranes:
     def fill(z0: int) -> None:
         z1 = min(depth, z0 + CHUNK_SLICES)
         lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
-        p, e = _planarity(binned[lo:hi], sigma)
-        planarity[z0:z1], energy[z0:z1] = p[z0 - lo : z1 - lo], e[z0 - lo : z1 - lo]
+        planarity[z0:z1], energy[z0:z1] = _planarity(binned[lo:hi], sigma, core=slice(z0 - lo, z1 - lo))
 
     thread_map(fill, range(0, depth, CHUNK_SLICES), max_threads=MAX_THREADS)
     mask = (planarity >= MEMBRANE_PLANARITY) & (energy >= np.median(energy))
@@ -158,13 +157,18 @@ def _bin(volume: Any, b: int) -> np.ndarray:
     return out
 
 
-def _planarity(block: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Planarity ``(mu1 - mu2) / mu1`` and largest eigenvalue ``mu1`` of the structure tensor."""
+def _planarity(block: np.ndarray, sigma: float, *, core: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Planarity ``(mu1 - mu2) / mu1`` and largest eigenvalue ``mu1`` of the structure tensor of
+    the ``core`` z-slices of ``block`` (the rest is halo). Each smoothed tensor field is cut to the
+    core as soon as it exists, so the halo costs three gradient fields, not nine fields and the
+    eigenvalue temporaries."""
     gradients = [
         ndi.gaussian_filter(block, DERIVATIVE_SIGMA, order=[int(i == axis) for i in range(3)]) for axis in range(3)
     ]
     tensor = {
-        (i, j): ndi.gaussian_filter(gradients[i] * gradients[j], sigma) for i in range(3) for j in range(i, 3)
+        (i, j): ndi.gaussian_filter(gradients[i] * gradients[j], sigma)[core].copy()
+        for i in range(3)
+        for j in range(i, 3)
     }
     del gradients
     mu1, mu2 = _largest_eigenvalues(tensor)
