@@ -62,6 +62,7 @@ def extract_instances(
     confidence: Any = None,
     levels: Any = None,
     components: tuple[np.ndarray, int] | None = None,
+    overwrite_components: bool = False,
     return_labels: bool = False,
 ) -> Instances:
     """Split a semantic particle mask into instances (CPU).
@@ -97,6 +98,9 @@ def extract_instances(
     components : (labels, n), optional
         The mask's components from ``label_components`` (same connectivity, limits and levels),
         to skip that stage when several extractors share one mask.
+    overwrite_components : bool
+        Let 'ws' split the given ``components`` labels in place instead of a copy (one int32
+        volume less), when the caller has no further use for them.
     return_labels : bool
         Also return the int32 label volume (costs one volume-sized array).
 
@@ -141,7 +145,8 @@ def extract_instances(
             raise UnpickInputError(
                 f"components: expected labels of the mask's shape {tuple(mask.shape)}, got {tuple(labels.shape)}"
             )
-        labels = labels.copy() if config.method == "ws" else labels  # the watershed splits in place
+        if config.method == "ws" and not overwrite_components:  # the watershed splits in place
+            labels = labels.copy()
     if config.method == "ws" and n_labels:
         n_components = n_labels
         n_labels, pieces = split_touching(

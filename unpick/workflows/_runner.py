@@ -21,6 +21,7 @@ from .._shared import (
     check_z_range,
     get_backend,
     make_picks,
+    release_pages,
 )
 from ..cluster import N_LEVELS
 from ..features import (
@@ -152,6 +153,8 @@ def pick_tomogram(
             membranes.integration_sigma_voxels,
         )
 
+    # the input is read no more (the features work on `pre`): a memory-mapped file's pages go back
+    release_pages(volume)
     record: dict[str, Any] = {
         "unpick_version": __version__,
         "versions": _versions(),
@@ -208,13 +211,19 @@ def pick_tomogram(
             }
             if segmentation.particle_fraction == 0:
                 logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
-            shared = _shared_components(segmentation, in_mode, config, voxel_size_angstrom)
-            for workflow in (w for w in in_mode if w.segmentation == segmentation.name):
+            foreground = segmentation.levels >= segmentation.level  # one bool mask for every extractor
+            shared = _shared_components(segmentation, foreground, in_mode, config, voxel_size_angstrom)
+            extracting = [w for w in in_mode if w.segmentation == segmentation.name]
+            for workflow in extracting:
                 start = time.perf_counter()
-                picks[workflow.name] = _extract(segmentation, workflow, config, voxel_size_angstrom, tomogram, shared)
+                last = workflow is extracting[-1]  # may split the shared components in place: no copy
+                picks[workflow.name] = _extract(
+                    segmentation, foreground, workflow, config, voxel_size_angstrom, tomogram, shared, last
+                )
                 timings[workflow.name] = time.perf_counter() - start
                 record["picks"][workflow.name] = len(picks[workflow.name])
                 logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
+            del foreground, shared
             if on_segmentation is not None:
                 on_segmentation(segmentation)
             if keep_segmentations:
@@ -285,7 +294,11 @@ def _choose_operating_point(segmentation: Segmentation, config: PickConfig, voxe
 
 
 def _shared_components(
-    segmentation: Segmentation, workflows: list[Workflow], config: PickConfig, voxel_size_angstrom: float
+    segmentation: Segmentation,
+    foreground: np.ndarray,
+    workflows: list[Workflow],
+    config: PickConfig,
+    voxel_size_angstrom: float,
 ) -> tuple[np.ndarray, int] | None:
     """The mask's components, computed once when both extractors run on it with the same settings."""
     extractors = {w.extractor for w in workflows if w.segmentation == segmentation.name}
@@ -295,26 +308,30 @@ def _shared_components(
     if len(extractors) < 2 or not same:
         return None
     return label_components(
-        segmentation.mask, config=config.instance_config("cc"), voxel_size_angstrom=voxel_size_angstrom, levels=segmentation.levels
+        foreground, config=config.instance_config("cc"), voxel_size_angstrom=voxel_size_angstrom, levels=segmentation.levels
     )
 
 
 def _extract(
     segmentation: Segmentation,
+    foreground: np.ndarray,
     workflow: Workflow,
     config: PickConfig,
     voxel_size_angstrom: float,
     tomogram: str,
-    components: tuple[np.ndarray, int] | None = None,
+    components: tuple[np.ndarray, int] | None,
+    last_use: bool,
 ) -> pd.DataFrame:
-    """Instances of one segmentation with the workflow's extractor, as a picks table."""
+    """Instances of one segmentation (its ``foreground`` mask) with the workflow's extractor, as a
+    picks table; ``last_use``: no later extractor needs the shared ``components``."""
     instances = extract_instances(
-        segmentation.mask,
+        foreground,
         config=config.instance_config(workflow.extractor),
         voxel_size_angstrom=voxel_size_angstrom,
         confidence=segmentation.levels,
         levels=segmentation.levels,
         components=components,
+        overwrite_components=last_use,
     )
     return make_picks(
         instances.centroids_zyx,
