@@ -60,7 +60,7 @@ def test_limits_defaults_and_explicit_values():
     plain = InstanceConfig().limits(voxel_size_angstrom=VOXEL)
     assert (plain.min_size_voxels, plain.max_size_voxels, plain.min_distance_voxels) == (8, None, 5)
     explicit = InstanceConfig(
-        particle_radius_angstrom=60.0, min_size_voxels=2, max_size_voxels=50, min_distance_voxels=3
+        method="ws", particle_radius_angstrom=60.0, min_size_voxels=2, max_size_voxels=50, min_distance_voxels=3
     ).limits(voxel_size_angstrom=VOXEL)
     assert (explicit.min_size_voxels, explicit.max_size_voxels, explicit.min_distance_voxels) == (2, 50, 3)
     # an explicit minimum above the derived maximum lifts the maximum with it

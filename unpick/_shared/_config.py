@@ -6,12 +6,17 @@ import dataclasses
 import json
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
 from ._errors import UnpickInputError
 
+#: Version of the config file layout. Not raised when a section stopped writing the options its
+#: variant does not read (``StageConfig.ONLY_FOR``): such options are always at their defaults, so
+#: a file without them means the same to a reader that fills in the defaults (any unpick), and a
+#: file with them still loads (``PickConfig.from_dict`` drops them). Raise it only for a change an
+#: earlier reader would misread.
 SCHEMA_VERSION = 1
 
 C = TypeVar("C", bound="StageConfig")
@@ -22,12 +27,44 @@ class StageConfig:
     """Base for stage configs: ``to_dict``/``from_dict`` round-trip exactly, nested configs included.
 
     Subclasses validate in ``__post_init__`` and raise UnpickInputError("field: expected X, got Y").
+
+    A config with variants (a feature mode, a clustering or extraction method) names the field that
+    selects the variant in ``VARIANT_FIELD`` and, in ``ONLY_FOR``, the options only some variants
+    read, with those variants. Its ``__post_init__`` ends with ``super().__post_init__()``, which
+    refuses a value other than the default for an option the variant does not read (it would have
+    no effect), and ``to_dict`` leaves such options out, so a written config holds only what its
+    variant reads.
     """
 
+    #: Name of the field that selects the variant (e.g. ``"mode"``), or None for a config without variants.
+    VARIANT_FIELD: ClassVar[str | None] = None
+    #: Options read by some variants only -> those variants; an option not listed applies to every variant.
+    ONLY_FOR: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __post_init__(self) -> None:
+        if self.VARIANT_FIELD is None:
+            return
+        variant = getattr(self, self.VARIANT_FIELD)
+        for name, variants in self.ONLY_FOR.items():
+            default = self.__dataclass_fields__[name].default
+            if variant not in variants and getattr(self, name) != default:
+                raise UnpickInputError(
+                    f"{name}: expected the default {default!r} with {self.VARIANT_FIELD} {variant!r}, got "
+                    f"{getattr(self, name)!r}; it applies only to {' and '.join(variants)}, so leave it out"
+                )
+
+    @classmethod
+    def reads(cls, name: str, variant: str) -> bool:
+        """Whether the ``variant`` of this config reads the option ``name`` (``ONLY_FOR``)."""
+        return variant in cls.ONLY_FOR.get(name, (variant,))
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (tuples become lists) ready for JSON/YAML."""
+        """Plain dict (tuples become lists) ready for JSON/YAML, with only the options the variant reads."""
+        variant = None if self.VARIANT_FIELD is None else getattr(self, self.VARIANT_FIELD)
         out: dict[str, Any] = {}
         for field in dataclasses.fields(self):
+            if variant is not None and not self.reads(field.name, variant):
+                continue
             value = getattr(self, field.name)
             if isinstance(value, StageConfig):
                 value = value.to_dict()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .._shared import StageConfig, UnpickInputError, check_choice, check_int, check_positive
 
@@ -63,6 +63,7 @@ class ClusterConfig(StageConfig):
         it (rounding, the finest noise) are shrunk instead of blown up.
     """
 
+    VARIANT_FIELD: ClassVar[str] = "method"
     #: The options only one method reads, with that method; every other option applies to both.
     ONLY_FOR: ClassVar[dict[str, tuple[str, ...]]] = {"n_init": ("kmeans",), "covariance_type": ("gmm",), "reg_covar": ("gmm",)}
 
@@ -94,14 +95,4 @@ class ClusterConfig(StageConfig):
             )
         object.__setattr__(self, "whiten_modes", tuple(modes))
         check_positive(self.whiten_shrinkage, "whiten_shrinkage")
-        for name, methods in self.ONLY_FOR.items():
-            default = self.__dataclass_fields__[name].default
-            if self.method not in methods and getattr(self, name) != default:
-                raise UnpickInputError(
-                    f"{name}: expected the default {default!r} with method {self.method!r}, got "
-                    f"{getattr(self, name)!r}; it applies only to {' and '.join(methods)}, so leave it out"
-                )
-
-    def to_dict(self) -> dict[str, Any]:
-        """As ``StageConfig.to_dict``, with only the options this method reads."""
-        return {key: value for key, value in super().to_dict().items() if self.method in self.ONLY_FOR.get(key, (self.method,))}
+        super().__post_init__()

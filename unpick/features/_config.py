@@ -120,6 +120,7 @@ class FeatureConfig(StageConfig):
         derived from it (at least one slice).
     """
 
+    VARIANT_FIELD: ClassVar[str] = "mode"
     #: The options only some modes read, with those modes; every other option applies to all three.
     ONLY_FOR: ClassVar[dict[str, tuple[str, ...]]] = {"fft_dc_scale": ("fft",), **dict.fromkeys(_GABOR_OPTIONS, ("gabor",))}
 
@@ -160,17 +161,7 @@ class FeatureConfig(StageConfig):
         object.__setattr__(
             self, "chunk_megabytes", _check_float(self.chunk_megabytes, "chunk_megabytes", minimum=0.0, strict=True, unit="MB")
         )
-        for name, modes in self.ONLY_FOR.items():
-            default = self.__dataclass_fields__[name].default
-            if self.mode not in modes and getattr(self, name) != default:
-                raise UnpickInputError(
-                    f"{name}: expected the default {default!r} with mode {self.mode!r}, got {getattr(self, name)!r}; "
-                    f"it applies only to {' and '.join(modes)}, so leave it out"
-                )
-
-    def to_dict(self) -> dict[str, Any]:
-        """As ``StageConfig.to_dict``, with only the options this mode reads."""
-        return {key: value for key, value in super().to_dict().items() if self.mode in self.ONLY_FOR.get(key, (self.mode,))}
+        super().__post_init__()
 
 
 def gabor_bank_size(frequencies_per_axis: int, *, signed: bool) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from .._shared import StageConfig, UnpickInputError, check_choice, check_int, check_positive
 
@@ -40,6 +40,9 @@ class InstanceLimits:
 class InstanceConfig(StageConfig):
     """How a semantic particle mask is split into instances.
 
+    ``min_distance_voxels`` is read by the watershed only (``ONLY_FOR``): a 'cc' config refuses a
+    value for it other than the default (None), and ``to_dict`` leaves it out.
+
     Parameters
     ----------
     method : {'cc', 'ws'}
@@ -54,8 +57,12 @@ class InstanceConfig(StageConfig):
         maximum are dropped (watershed does not split the latter). Defaults: with a radius,
         0.1 and 8 sphere volumes; without, 8 voxels and no maximum.
     min_distance_voxels : int or None
-        Watershed marker spacing in voxels. Default: 0.8 × radius, else 5.
+        Watershed marker spacing in voxels ('ws' only). Default: 0.8 × radius, else 5.
     """
+
+    VARIANT_FIELD: ClassVar[str] = "method"
+    #: The options only one method reads, with that method; every other option applies to both.
+    ONLY_FOR: ClassVar[dict[str, tuple[str, ...]]] = {"min_distance_voxels": ("ws",)}
 
     method: str = "cc"
     connectivity: int = 1
@@ -86,6 +93,7 @@ class InstanceConfig(StageConfig):
                 f"min_size_voxels ({self.min_size_voxels}) is larger than max_size_voxels "
                 f"({self.max_size_voxels}); no instance could pass"
             )
+        super().__post_init__()
 
     def limits(self, *, voxel_size_angstrom: float) -> InstanceLimits:
         """Resolve the size filters and marker spacing (voxels) for a voxel size in Å."""

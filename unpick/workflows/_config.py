@@ -41,7 +41,7 @@ _NESTED = {
     "kmeans": ClusterConfig, "gmm": ClusterConfig, "cc": InstanceConfig, "ws": InstanceConfig,
 }  # fmt: skip
 #: The sections whose options depend on their mode or method (``ONLY_FOR``), which is the section's name.
-_VARIANT_SECTIONS = ("intensities", "fft", "gabor", "kmeans", "gmm")
+_VARIANT_SECTIONS = tuple(name for name, kind in _NESTED.items() if kind.ONLY_FOR)
 
 
 def _drop_inapplicable(section: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -51,10 +51,10 @@ def _drop_inapplicable(section: str, options: dict[str, Any]) -> dict[str, Any]:
     kind = _NESTED[section]
     kept = {}
     for name, value in options.items():
-        applies_to = kind.ONLY_FOR.get(name)
-        if applies_to is None or section in applies_to:
+        if kind.reads(name, section):
             kept[name] = value
         elif value != kind.__dataclass_fields__[name].default:
+            applies_to = kind.ONLY_FOR[name]
             logger.warning(
                 "%s.%s: %r dropped: only %s reads it, so it never had an effect on %s; leave it out or move it "
                 "to the %s section", section, name, value, " and ".join(applies_to), section, applies_to[0],
@@ -71,10 +71,11 @@ class PickConfig(StageConfig):
     ``particle_radius_angstrom`` (Å, or None) sets the size filters, the operating point and the
     watershed spacing of both extractors; it is kept here only, and ``instance_config`` hands it to
     ``cc`` and ``ws``. A config written before (a radius under ``cc:`` and ``ws:``) is read as one
-    radius here, and two different radii there are an error. Each feature mode's and clusterer's
-    section holds only the options it reads (``FeatureConfig.ONLY_FOR``, ``ClusterConfig.ONLY_FOR``);
-    a config of the earlier layout, with every option in every section, loads: an option where it
-    does not apply is dropped, with a WARNING when its value is not the default.
+    radius here, and two different radii there are an error. Each feature mode's, clusterer's and
+    extractor's section holds only the options it reads (``ONLY_FOR`` of ``FeatureConfig``,
+    ``ClusterConfig`` and ``InstanceConfig``: ``min_distance_voxels`` is the watershed's); a config
+    of the earlier layout, with every option in every section, loads: an option where it does not
+    apply is dropped, with a WARNING when its value is not the default.
     ``exclude_fiducials`` removes gold beads (extreme density) and their streaks from picking;
     ``exclude_empty_slabs`` (with a particle radius) fits and picks only inside the specimen slab,
     not in the empty slabs above and below it (the fit slab then defaults to the specimen slab);
