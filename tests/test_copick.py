@@ -18,6 +18,7 @@ from unpick._shared import UnpickInputError, make_picks  # noqa: E402
 from unpick.cli import main  # noqa: E402
 from unpick.io import CopickTarget, copick_tomograms, read_copick_picks, read_picks_csv, write_mrc  # noqa: E402
 from unpick.synthetic import SimulationConfig, simulate_tomogram  # noqa: E402
+from unpick.workflows import RunRecord  # noqa: E402
 
 RUNS = ("TS_01", "TS_02")
 PICK = ["--particle-radius", "60", "--no-report", "--no-masks"]
@@ -94,6 +95,9 @@ def test_pick_writes_every_workflow_into_the_project_with_scores(tmp_path, sims,
         np.testing.assert_allclose(positions, csv[["x", "y", "z"]].to_numpy() * 10.0)
         np.testing.assert_allclose(scores, csv["score"].to_numpy())
     assert not copick.from_file(project).get_run("TS_02").get_picks(session_id="0")  # only the run asked for
+    # run_pick wrote them (copick=), so the target is part of the recorded settings
+    target = RunRecord.from_json(out / "TS_01").settings["copick"]
+    assert target == {"config": str(Path(project).resolve()), "object": "ribosome", "session": "0"}
 
     # the same picks as from the tomogram exported to MRC
     mrc = write_mrc(tmp_path / "TS_01.mrc", sims["TS_01"].volume, voxel_size_angstrom=10.0)
@@ -171,6 +175,7 @@ def test_copick_options_are_checked_with_one_clear_line(tmp_path, sims, project,
         (["pick", "--copick", str(tmp_path / "nowhere.json")], "no copick project config"),
         (["pick", "--copick", project, "--copick-object", "spliceosome"], "not a pickable object"),
         (["pick", "--copick", crowded], "2 particle objects"),
+        (["pick", "--copick", project, "--copick-run", "TS_01", "--name", "X"], "leave --name out with --copick"),
         (["evaluate", "--copick", project], "--copick-truth-user"),
         (["evaluate", "--copick", project, "--copick-truth-user", "curator"], "no unpick picks"),
     ]

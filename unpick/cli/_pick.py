@@ -124,20 +124,24 @@ def apply_contaminant_options(config, args: argparse.Namespace):
     return config
 
 
-def job_record(path: str | None) -> dict | None:
-    """The record of a finished run when ``path`` is a ``job.json`` (it has ``config`` and
-    ``workflows``), else None (a PickConfig file)."""
-    import json
+def replayed_run(path: str | None) -> dict | None:
+    """The settings of the pick run whose ``job.json`` is ``path`` (a :class:`RunRecord` with
+    ``workflows`` and ``config``), to replay; None when ``path`` is no such record (a PickConfig
+    file, which ``PickConfig.from_file`` reads or reports, or no ``--config`` at all)."""
     from pathlib import Path
+
+    from .._shared import UnpickInputError
+    from ..workflows import RunRecord
 
     if path is None or Path(path).suffix.lower() != ".json":
         return None
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None  # PickConfig.from_file reports it
-    is_job = isinstance(record, dict) and isinstance(record.get("config"), dict) and "workflows" in record
-    return record if is_job else None
+        record = RunRecord.from_json(path)
+    except UnpickInputError:
+        return None
+    replay = record.settings or record.decisions  # a schema-0 job.json has them among its decisions only
+    is_pick = record.kind == "pick" and isinstance(replay.get("config"), dict) and "workflows" in replay
+    return replay if is_pick else None
 
 
 def workflows_from_args(args: argparse.Namespace) -> str:
@@ -146,8 +150,8 @@ def workflows_from_args(args: argparse.Namespace) -> str:
 
     if args.workflows is not None:
         return args.workflows
-    record = job_record(args.config)
-    return ",".join(record["workflows"]) if record else DEFAULT_WORKFLOW
+    replay = replayed_run(args.config)
+    return ",".join(replay["workflows"]) if replay else DEFAULT_WORKFLOW
 
 
 def config_from_args(args: argparse.Namespace):
@@ -155,9 +159,9 @@ def config_from_args(args: argparse.Namespace):
     defaults, with the command-line overrides applied."""
     from ..workflows import PickConfig
 
-    record = job_record(args.config)
-    if record is not None:
-        config = PickConfig.from_dict(record["config"])
+    replay = replayed_run(args.config)
+    if replay is not None:
+        config = PickConfig.from_dict(replay["config"])
     else:
         config = PickConfig.from_file(args.config) if args.config else PickConfig()
     if args.particle_radius is not None:
@@ -186,15 +190,19 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     copick = copick_inputs(args, args.tomograms)
-    target = copick_target(args)
     paths = [t.path for t in copick] if copick is not None else args.tomograms
-    runs = [t.run for t in copick] if copick is not None else [None] * len(paths)
+    if args.name is not None and copick is not None:
+        raise UnpickInputError(
+            f"--name {args.name}: a copick tomogram is named by its run (its output folder and the run its picks "
+            f"go to); leave --name out with --copick"
+        )
     if args.name is not None and len(paths) != 1:
         raise UnpickInputError(f"--name {args.name}: names one tomogram, got {len(paths)}; pick them one by one")
     if args.name is None:
         check_distinct_names(paths)
     formats = format_list(args.formats)
-    for path, copick_run in zip(paths, runs):
+    target = copick_target(args)  # one target, so the project is opened once for all the picks
+    for path in paths:
         outcome = run_pick(
             path,
             args.out,
@@ -205,13 +213,11 @@ def run(args: argparse.Namespace) -> int:
             formats=formats,
             write_masks=not args.no_masks,
             report=not args.no_report,
+            copick=target,
             progress=show_progress(args),
             name=args.name,
         )
-        if target is not None:
-            for workflow, picks in outcome.result.picks.items():
-                target.write(copick_run, picks, workflow=workflow)
-        print(summary_table(outcome.result.record))
+        print(summary_table(outcome.record.decisions))
         print(f"outputs: {outcome.out_dir}")
     return 0
 
