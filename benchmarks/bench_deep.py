@@ -115,20 +115,23 @@ def synthetic(args: argparse.Namespace) -> None:
 
 
 def load_teacher(path: Path, workflow: str, work: Path, radius_angstrom: float):
-    """The teacher's picks of one tomogram, from the cache or a fresh ``run_pick`` (timed)."""
-    from unpick.io import read_picks_csv
-    from unpick.workflows import PickConfig, run_pick
+    """The teacher's picks of one tomogram and the seconds they took: from the cache when
+    ``finished_run`` finds a finished, current run there (same file, same settings), else from a
+    fresh ``run_pick`` (timed)."""
+    from unpick.io import read_picks_csv, tomogram_name
+    from unpick.workflows import PickConfig, finished_run, pick_settings, run_pick
 
     cache = work / f"teacher-{workflow}"
-    saved = cache / path.stem / "picks" / f"{workflow}.csv"
-    if (cache / path.stem / "job.json").is_file() and saved.is_file():
-        record = json.loads((cache / path.stem / "job.json").read_text())
-        return read_picks_csv(saved), record["timings_s"]["total"]
-    start = time.perf_counter()
-    outcome = run_pick(
-        path, cache, workflows=workflow, config=PickConfig().with_particle_radius(radius_angstrom),
-        device="cpu", write_masks=False, progress=False,
+    options = dict(
+        workflows=workflow, config=PickConfig().with_particle_radius(radius_angstrom), voxel_size_angstrom=None,
+        formats=("csv",), write_masks=False, report=True,
     )  # fmt: skip
+    folder = cache / tomogram_name(path)
+    record = finished_run(folder, inputs=[path], settings=pick_settings(**options))
+    if record is not None:
+        return read_picks_csv(folder / "picks" / f"{workflow}.csv"), record.decisions["timings_s"]["total"]
+    start = time.perf_counter()
+    outcome = run_pick(path, cache, device="cpu", progress=False, **options)
     return outcome.result.picks[workflow], time.perf_counter() - start
 
 
