@@ -222,8 +222,10 @@ def test_rejects_bad_input():
     mask = np.zeros((10, 10, 10), bool)
     with pytest.raises(UnpickInputError, match=r"mask: expected a 3-D \(Z, Y, X\) volume, got 2-D"):
         extract(np.zeros((10, 10), bool))
-    with pytest.raises(UnpickInputError, match="particle_radius_angstrom: a radius of 60 Å is 6.0 voxels"):
+    with pytest.raises(UnpickInputError, match=r"particle radius: 60 Å = 6.0 voxels .* larger than the volume"):
         extract(mask, particle_radius_angstrom=60.0)
+    with pytest.raises(UnpickInputError, match=r"larger than the volume \(8, 40, 40\)"):  # the shortest axis counts
+        extract(np.zeros((8, 40, 40), bool), particle_radius_angstrom=45.0)
     with pytest.raises(UnpickInputError, match="voxel_size_angstrom: expected a positive number Å, got 0"):
         extract_instances(mask, config=InstanceConfig(), voxel_size_angstrom=0)
     with pytest.raises(

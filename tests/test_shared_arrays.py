@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unpick._shared import label_sums, release_pages, sparse_components, voxel_label_sums
+from unpick._shared import UnpickInputError, label_sums, release_pages, sparse_components, voxel_label_sums
 
 
 @settings(max_examples=60, deadline=None)
@@ -48,3 +49,24 @@ def test_release_pages_drops_a_read_only_map_and_keeps_its_data(tmp_path):
     assert not release_pages(data)  # an in-memory array holds the only copy
     writable = np.memmap(path, dtype=np.float32, mode="r+", shape=data.shape)
     assert not release_pages(writable)
+
+
+def test_a_read_only_volume_is_scanned_for_nan_once_however_many_stages_check_it(monkeypatch, tmp_path):
+    import unpick._shared._validate as validate
+    from unpick.io import read_tomogram, write_mrc
+    from unpick.synthetic import SimulationConfig, simulate_tomogram
+    from unpick.workflows import pick_tomogram
+
+    sim = simulate_tomogram(SimulationConfig(shape_zyx=(32, 64, 64), n_particles=8, seed=3))
+    write_mrc(tmp_path / "t.mrc", sim.volume, voxel_size_angstrom=10.0)
+    scanned = []
+    count = validate._count_non_finite
+    monkeypatch.setattr(validate, "_count_non_finite", lambda volume, slab=16: scanned.append(volume) or count(volume, slab))
+    tomogram = read_tomogram(tmp_path / "t.mrc")
+    pick_tomogram(tomogram.data, voxel_size_angstrom=10.0, workflows="intensities-kmeans-cc")  # pick + preprocess
+    assert len(scanned) == 1  # the read; pick_tomogram and preprocess check the same read-only array
+    writable = np.array(sim.volume)
+    validate.check_volume(writable)
+    writable[3, 3, 3] = np.nan  # a writable array can change between checks: always scanned
+    with pytest.raises(UnpickInputError, match="1 voxels are NaN"):
+        validate.check_volume(writable)

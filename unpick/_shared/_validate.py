@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,11 @@ import numpy as np
 from ._errors import UnpickInputError
 
 NEIGHBOURHOOD = 5  # voxel neighbourhood edge used by every feature mode
+
+#: Read-only arrays ``check_volume`` has found finite, by id (weakly held: an entry goes with its
+#: array). A tomogram passes several public stages (read, pick, preprocess); each validates its
+#: input, and a full NaN scan of a 2 GB volume is not repeated for the same unmodifiable array.
+_FOUND_FINITE: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
 
 
 def as_rng(rng: int | np.random.Generator | None) -> np.random.Generator:
@@ -28,7 +34,9 @@ def check_volume(
     min_size: int = NEIGHBOURHOOD,
     check_finite: bool = True,
 ) -> np.ndarray:
-    """Check ``volume`` is a 3-D (Z, Y, X) array with every axis at least ``min_size`` voxels."""
+    """Check ``volume`` is a 3-D (Z, Y, X) array with every axis at least ``min_size`` voxels and,
+    with ``check_finite``, no NaN or infinite voxel (a read-only array is scanned once: later
+    checks of the same array object skip the scan)."""
     shape = getattr(volume, "shape", None)
     if shape is None:
         volume = np.asarray(volume)
@@ -42,13 +50,15 @@ def check_volume(
             f"{name}: shape {tuple(shape)} is smaller than the {min_size}-voxel neighbourhood "
             f"on at least one axis; use a larger tomogram or crop less"
         )
-    if check_finite and np.issubdtype(volume.dtype, np.floating):
+    if check_finite and np.issubdtype(volume.dtype, np.floating) and _FOUND_FINITE.get(id(volume)) is not volume:
         bad = _count_non_finite(volume)
         if bad:
             raise UnpickInputError(
                 f"{name}: {bad} voxels are NaN or infinite; repair the volume "
                 f"(e.g. replace them with the mean) before picking"
             )
+        if isinstance(volume, np.ndarray) and not volume.flags.writeable:  # cannot change: scanned once
+            _FOUND_FINITE[id(volume)] = volume
     return volume
 
 

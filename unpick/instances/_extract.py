@@ -114,12 +114,7 @@ def extract_instances(
     mask = to_numpy(mask)
     check_volume(mask, name="mask", min_size=1, check_finite=False)
     limits = config.limits(voxel_size_angstrom=voxel_size_angstrom)
-    if limits.radius_voxels is not None and 2 * limits.radius_voxels > max(mask.shape):
-        raise UnpickInputError(
-            f"particle_radius_angstrom: a radius of {config.particle_radius_angstrom:g} Å is "
-            f"{limits.radius_voxels:.1f} voxels at {voxel_size_angstrom:g} Å/voxel, so one particle is wider "
-            f"than the whole volume {tuple(mask.shape)}; check the radius (Å) and the voxel size (Å/voxel)"
-        )
+    check_particle_fits(config.particle_radius_angstrom, voxel_size_angstrom=voxel_size_angstrom, shape_zyx=mask.shape)
     if confidence is not None:
         confidence = to_numpy(confidence)
         check_volume(confidence, name="confidence", min_size=1)
@@ -162,6 +157,22 @@ def extract_instances(
             "watershed: %d of %d components split into %d pieces", len(pieces), n_components, int(pieces.sum())
         )
     return _measure(labels, n_labels, limits, confidence, return_labels)
+
+
+def check_particle_fits(
+    radius_angstrom: float | None, *, voxel_size_angstrom: float, shape_zyx: tuple[int, ...]
+) -> None:
+    """Refuse a particle radius whose particle (its diameter) does not fit along every axis of the
+    volume: such a radius is a unit mistake (nm for Å, or the voxel size), and the size filters
+    would drop every instance. None (no radius) passes."""
+    if radius_angstrom is None:
+        return
+    radius_voxels = radius_angstrom / voxel_size_angstrom
+    if 2 * radius_voxels > min(shape_zyx):
+        raise UnpickInputError(
+            f"particle radius: {radius_angstrom:g} Å = {radius_voxels:.1f} voxels at {voxel_size_angstrom:g} Å/voxel, "
+            f"so a particle is larger than the volume {tuple(shape_zyx)}; check --particle-radius (Å) and --voxel-size"
+        )
 
 
 def label_components(

@@ -32,7 +32,7 @@ from ..features import (
     find_specimen_slab,
     preprocess,
 )
-from ..instances import choose_operating_level, extract_instances, label_components
+from ..instances import check_particle_fits, choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
 from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_selection
@@ -88,9 +88,10 @@ def pick_tomogram(
     """
     config = config or PickConfig()
     chosen, combined = parse_selection(workflows)
+    volume = _read_only(volume)  # so the stages below check it once (check_volume remembers it)
     volume = check_volume(volume, name=tomogram or "volume")
     voxel_size_angstrom = check_positive(voxel_size_angstrom, "voxel size", unit="Å")
-    _check_radius_fits(config, volume.shape, voxel_size_angstrom)
+    check_particle_fits(config.particle_radius_angstrom, voxel_size_angstrom=voxel_size_angstrom, shape_zyx=volume.shape)
     fit_z_range = check_z_range(config.fit_z_range, volume.shape[0], name="fit z-slab")
     pick_z_range = check_z_range(config.pick_z_range, volume.shape[0], name="pick z-slab")
     backend = get_backend(device)
@@ -343,16 +344,15 @@ def _extract(
     )
 
 
-def _check_radius_fits(config: PickConfig, shape: tuple[int, ...], voxel_size_angstrom: float) -> None:
-    radius = config.particle_radius_angstrom
-    if radius is None:
-        return
-    radius_voxels = radius / voxel_size_angstrom
-    if 2 * radius_voxels > min(shape):
-        raise UnpickInputError(
-            f"particle radius: {radius:g} Å = {radius_voxels:.1f} voxels at {voxel_size_angstrom:g} Å/voxel, "
-            f"so a particle is larger than the volume {tuple(shape)}; check --particle-radius (Å) and --voxel-size"
-        )
+def _read_only(volume: Any) -> Any:
+    """``volume`` itself when it is a read-only array (e.g. from ``read_tomogram``), else a
+    read-only view of it (an array-like without ``flags`` is left as it is)."""
+    flags = getattr(volume, "flags", None)
+    if flags is None or not flags.writeable:
+        return volume
+    view = volume.view()
+    view.flags.writeable = False
+    return view
 
 
 def _versions() -> dict[str, str]:
