@@ -147,8 +147,9 @@ def picked(out: Path, name: str) -> np.ndarray:
     return read_picks_csv(out / name / "picks" / "blob.csv")[["z", "y", "x"]].to_numpy()[0]
 
 
-def test_batch_outputs_summary_log_and_merged_star(dataset):
+def test_batch_outputs_summary_log_and_merged_star(dataset, caplog):
     indir, out, calls_dir, centres = dataset
+    caplog.set_level(logging.INFO, logger="unpick")  # as the CLI configures by default
     result = run_batch(indir, out, task=BlobTask(str(calls_dir)), progress=False)
     assert result.ok and statuses(result) == dict.fromkeys(centres, "done")
     for name, centre in centres.items():
@@ -169,16 +170,60 @@ def test_batch_outputs_summary_log_and_merged_star(dataset):
         np.testing.assert_allclose(got_zyx, expected_zyx, atol=0.2)
 
 
-def test_task_logs_leave_console_output_unchanged(dataset, caplog):
-    indir, out, calls_dir, _ = dataset
-    caplog.set_level(logging.WARNING)  # as under `unpick -q`
+#: (level, propagate) of the ``unpick`` logger as each LoggerStateTask found it while it ran.
+STATES_DURING_TASKS: list[tuple[int, bool]] = []
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggerStateTask(BlobTask):
+    """A BlobTask that notes the package logger's state while it runs (in this process: n_jobs=1)."""
+
+    def __call__(self, tomogram_path: Path, target_dir: Path) -> RunRecord:
+        package = logging.getLogger("unpick")
+        STATES_DURING_TASKS.append((package.level, package.propagate))
+        return super().__call__(tomogram_path, target_dir)
+
+
+def package_state() -> tuple[int, bool, list[logging.Handler]]:
     package = logging.getLogger("unpick")
-    before = (package.level, package.propagate, list(package.handlers))
-    run_batch(indir, out, task=BlobTask(str(calls_dir), fail=("t2",)), progress=False)
-    assert "blob of" in (out / "t1" / LOG_FILE).read_text()  # INFO goes to the tomogram's log file
+    return package.level, package.propagate, list(package.handlers)
+
+
+@pytest.mark.parametrize("caller_level", [logging.INFO, logging.WARNING])
+def test_task_logs_leave_the_callers_logging_alone(dataset, caplog, caller_level):
+    """The tomogram logs hold what the caller logs the package at; the batch changes no logger of
+    the calling process, during the run or after, and the console (here caplog's handler, at
+    WARNING as under ``unpick -q``) sees only the warnings."""
+    indir, out, calls_dir, _ = dataset
+    caplog.set_level(caller_level, logger="unpick")
+    caplog.handler.setLevel(logging.WARNING)
+    before = package_state()
+    STATES_DURING_TASKS.clear()
+    run_batch(indir, out, task=LoggerStateTask(str(calls_dir), fail=("t2",)), progress=False)
+    assert STATES_DURING_TASKS == [before[:2]] * 3
+    assert package_state() == before
+    log, failed_log = (out / "t1" / LOG_FILE).read_text(), (out / "t2" / LOG_FILE).read_text()
+    assert ("blob of" in log) == ("t1: start" in log) == (caller_level == logging.INFO)
+    assert "ERROR" in failed_log and "RuntimeError: planted failure in t2" in failed_log  # the traceback, always
     assert caplog.records and all(r.levelno >= logging.WARNING for r in caplog.records)
     assert any("planted failure in t2" in r.getMessage() for r in caplog.records)
-    assert (package.level, package.propagate, list(package.handlers)) == before
+
+
+def test_a_worker_process_logs_at_the_batch_level_while_its_tasks_run(tmp_path):
+    """In a worker process (nothing configured logging there) the package logger takes the batch's
+    level while tasks run, side by side in threads too, and gets its own level back after the last."""
+    from unpick.batch._tasks import _tomogram_log
+
+    package = logging.getLogger("unpick")
+    before = package_state()
+    with _tomogram_log(tmp_path / "a.log", level=logging.DEBUG, in_worker=True) as first:
+        with _tomogram_log(tmp_path / "b.log", level=logging.DEBUG, in_worker=True):
+            assert package.level == logging.DEBUG and first in package.handlers
+        assert package.level == logging.DEBUG  # one task still runs
+        logging.getLogger("unpick.test_batch").debug("only in a.log")
+    assert package_state() == before
+    assert "DEBUG unpick.test_batch: only in a.log" in (tmp_path / "a.log").read_text()
+    assert (tmp_path / "b.log").read_text() == ""
 
 
 def test_rerun_skips_finished_and_reruns_changed(dataset):
@@ -214,14 +259,18 @@ def test_corrupt_file_is_reported_and_others_complete(dataset):
     assert calls(calls_dir)["t0"] == 2
 
 
-def test_task_error_is_isolated_and_parallel_equals_serial(tmp_path):
+def test_task_error_is_isolated_and_parallel_equals_serial(tmp_path, caplog):
     names = ("t1", "t2", "t3", "t4")
     make_dataset(tmp_path / "in", names)
     (tmp_path / "calls").mkdir()
     task = BlobTask(str(tmp_path / "calls"), fail=("t2",))
     serial = run_batch(tmp_path / "in", tmp_path / "serial", task=task, n_jobs=1, progress=False)
-    parallel = run_batch(tmp_path / "in", tmp_path / "parallel", task=task, n_jobs=2, max_memory_gb=64, progress=False)
+    with caplog.at_level(logging.INFO, logger="unpick"):  # passed to the worker processes
+        parallel = run_batch(tmp_path / "in", tmp_path / "parallel", task=task, n_jobs=2, max_memory_gb=64,
+                             progress=False)  # fmt: skip
     assert parallel.n_jobs == 2
+    assert "blob of" in (tmp_path / "parallel" / "t1" / LOG_FILE).read_text()
+    assert "blob of" not in (tmp_path / "serial" / "t1" / LOG_FILE).read_text()  # the caller logged WARNING
     assert statuses(parallel) == statuses(serial) == {"t1": "done", "t2": "failed", "t3": "done", "t4": "done"}
     assert parallel.summary.set_index("tomogram").loc["t2", "error"] == "RuntimeError: planted failure in t2"
     for name in ("t1", "t3", "t4"):
@@ -449,7 +498,8 @@ def local_cluster():
         yield cluster
 
 
-def test_dask_backend_matches_local(tmp_path, local_cluster):
+def test_dask_backend_matches_local(tmp_path, local_cluster, caplog):
+    caplog.set_level(logging.INFO, logger="unpick")  # the tomogram logs hold INFO, as under the CLI's default
     names = ("t1", "t2", "t3", "t4")
     make_dataset(tmp_path / "in", names)
     (tmp_path / "calls").mkdir()

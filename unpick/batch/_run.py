@@ -91,7 +91,9 @@ def run_batch(
     """Run ``task`` on every tomogram of ``input_dir``, one task per tomogram, into ``out_dir``.
 
     Each tomogram writes ``OUT/<name>/`` (its task's files, its run record ``job.json`` last,
-    plus ``unpick.log``). A tomogram whose run record is current (``finished_run``: the same
+    plus ``unpick.log``: its ``unpick`` log records at the level the caller logs the package, e.g.
+    INFO after ``logging.getLogger("unpick").setLevel(logging.INFO)``; the batch leaves the
+    caller's logging as it is, and worker processes log at the same level). A tomogram whose run record is current (``finished_run``: the same
     input file by size and mtime, the same task settings, all its outputs present) is skipped,
     so a re-started batch finishes only the rest. As each task ends, the parent process appends
     a line to ``OUT/manifest.jsonl``, the batch's log; a task that raises is logged there as
@@ -233,7 +235,7 @@ def _outcomes(
     """Outcomes in the order tasks finish (so each is recorded as soon as it exists)."""
     if not todo:
         return
-    level = min(logging.INFO, logging.getLogger("unpick").getEffectiveLevel())
+    level = logging.getLogger("unpick").getEffectiveLevel()  # the tomogram logs hold what the caller logs
     calls = (
         delayed(execute)(task, item.name, item.path, out / item.name, log_level=level,
                          batch_pid=os.getpid(), batch_host=socket.gethostname())

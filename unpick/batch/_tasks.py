@@ -192,11 +192,12 @@ def execute(
 ) -> TomogramOutcome:
     """Run ``task`` on one tomogram in a worker; never raises for an ordinary exception.
 
-    Log records of the ``unpick`` package from this thread go to ``target_dir/unpick.log``
-    (appended, one header per attempt). An exception becomes a ``'failed'`` outcome with its
-    type and message, and its traceback goes to the log file. With ``batch_pid`` (the batch
-    process and its host), a worker process ends itself when the batch is killed
-    (``exit_with_batch``).
+    Log records of the ``unpick`` package from this thread at ``log_level`` and above go to
+    ``target_dir/unpick.log`` (appended, one header per attempt; ``_tomogram_log``). An exception
+    becomes a ``'failed'`` outcome with its type and message, and its traceback goes to the log
+    file. With ``batch_pid`` (the batch process and its host), a worker process ends itself when
+    the batch is killed (``exit_with_batch``) and logs at ``log_level``, the batch's level; in the
+    batch's own process (or without ``batch_pid``) the caller's logging is left as it is.
     """
     start = time.perf_counter()
     host = socket.gethostname()
@@ -211,7 +212,8 @@ def execute(
         (target_dir / JOB_FILE).unlink(missing_ok=True)  # a failed re-run never looks finished
     except OSError as err:
         return outcome("failed", error=f"cannot prepare {target_dir}: {err}")
-    with _tomogram_log(target_dir / LOG_FILE, level=log_level) as log_file:
+    in_worker = batch_pid is not None and (os.getpid() != batch_pid or host != batch_host)
+    with _tomogram_log(target_dir / LOG_FILE, level=log_level, in_worker=in_worker) as log_file:
         logger.info("%s: start on %s (pid %d), input %s", name, host, os.getpid(), tomogram_path)
         try:
             output = task.output(task(tomogram_path, target_dir))
@@ -228,61 +230,54 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{wf} {n}" for wf, n in counts.items()) or "no workflows"
 
 
-class _PackageLogState:
-    """Lowers the ``unpick`` logger's level while task log files are open, without changing
-    what reaches the caller's handlers.
+class _WorkerLevel:
+    """The ``unpick`` logger's level in a worker process while its tasks run.
 
-    While any task runs in this process, the package logger stops propagating and a forwarding
-    handler passes records at the caller's original level and above to the root handlers, as
-    propagation did; lower records (INFO under ``-q``) reach only the task log files.
+    Nothing configured logging in a worker process (a loky or Dask worker): its package logger
+    answers to the default WARNING, so the INFO records the batch's own process creates for the
+    tomogram logs would not exist there. While tasks run, the level is the batch's (passed to the
+    worker); the level before comes back when the last task of the process ends (tasks may run
+    side by side in threads). Propagation is left alone: records go on to that process's own
+    handlers (none in a loky worker, where Python's last-resort handler prints WARNING and above,
+    as before). Never used in the batch's own process, whose logging belongs to its caller.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.users = 0
-        self.saved: tuple[int, bool] = (logging.NOTSET, True)
-        self.forward: logging.Handler | None = None
+        self.saved = logging.NOTSET
 
-    def enter(self, package: logging.Logger, handler: logging.Handler, level: int) -> None:
+    @contextlib.contextmanager
+    def at(self, level: int) -> Iterator[None]:
+        package = logging.getLogger(_PACKAGE_LOGGER)
         with self.lock:
             if self.users == 0:
-                self.saved = (package.level, package.propagate)
-                if package.propagate:
-                    self.forward = _ForwardToRoot(package.getEffectiveLevel())
-                    package.addHandler(self.forward)
-                    package.propagate = False
+                self.saved = package.level
             self.users += 1
-            package.setLevel(min(package.getEffectiveLevel(), level))
-            package.addHandler(handler)
-
-    def exit(self, package: logging.Logger, handler: logging.Handler) -> None:
-        with self.lock:
-            package.removeHandler(handler)
-            self.users -= 1
-            if self.users == 0:
-                if self.forward is not None:
-                    package.removeHandler(self.forward)
-                    self.forward = None
-                package.setLevel(self.saved[0])
-                package.propagate = self.saved[1]
+            if package.getEffectiveLevel() > level:
+                package.setLevel(level)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    package.setLevel(self.saved)
 
 
-class _ForwardToRoot(logging.Handler):
-    """Hand records on to the root logger's handlers (what propagation would have done)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger().handle(record)
-
-
-_package_state = _PackageLogState()
+_worker_level = _WorkerLevel()
 
 
 @contextlib.contextmanager
-def _tomogram_log(path: Path, *, level: int) -> Iterator[logging.Handler]:
+def _tomogram_log(path: Path, *, level: int, in_worker: bool) -> Iterator[logging.Handler]:
     """Send this thread's ``unpick`` log records at ``level`` and above to ``path``.
 
-    The handler filters on the thread, so tasks running side by side in threads (a Dask worker
-    with several threads) each get only their own records; the console sees what it saw before.
+    A file handler is added to the ``unpick`` logger for the task and removed after; it filters on
+    the thread, so tasks running side by side in threads (a Dask worker with several threads) each
+    get only their own records. In the batch's own process (``in_worker`` False) nothing else
+    changes: the file gets the records the caller's logging configuration lets the package create
+    (INFO and above under the CLI's default), and the console sees what it saw. In a worker
+    process the package logger takes ``level`` while the task runs (``_WorkerLevel``).
     """
     package = logging.getLogger(_PACKAGE_LOGGER)
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
@@ -290,9 +285,10 @@ def _tomogram_log(path: Path, *, level: int) -> Iterator[logging.Handler]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     thread = threading.get_ident()
     handler.addFilter(lambda record: record.thread == thread)
-    _package_state.enter(package, handler, level)
-    try:
-        yield handler
-    finally:
-        _package_state.exit(package, handler)
-        handler.close()
+    with _worker_level.at(level) if in_worker else contextlib.nullcontext():
+        package.addHandler(handler)
+        try:
+            yield handler
+        finally:
+            package.removeHandler(handler)
+            handler.close()
