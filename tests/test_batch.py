@@ -264,6 +264,7 @@ def test_task_error_is_isolated_and_parallel_equals_serial(tmp_path, caplog):
     make_dataset(tmp_path / "in", names)
     (tmp_path / "calls").mkdir()
     task = BlobTask(str(tmp_path / "calls"), fail=("t2",))
+    caplog.set_level(logging.WARNING, logger="unpick")  # the caller logs the package's warnings only
     serial = run_batch(tmp_path / "in", tmp_path / "serial", task=task, n_jobs=1, progress=False)
     with caplog.at_level(logging.INFO, logger="unpick"):  # passed to the worker processes
         parallel = run_batch(tmp_path / "in", tmp_path / "parallel", task=task, n_jobs=2, max_memory_gb=64,
