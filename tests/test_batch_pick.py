@@ -69,6 +69,10 @@ def test_cli_batch_matches_pick_and_resumes(tomograms, tmp_path, capsys):
     pd.testing.assert_frame_equal(batch_picks, read_picks_csv(alone.out_dir / "picks" / f"{WORKFLOW}.csv"))
     assert summary.loc["TS_02", f"n_{WORKFLOW}"] == len(batch_picks) > 0
     assert json.loads((out / "TS_02" / "job.json").read_text())["picks"][WORKFLOW] == len(batch_picks)
+    # -q silences the console, not the tomogram's own log: its decisions are there at INFO
+    log = (out / "TS_02" / "unpick.log").read_text()
+    assert " INFO " in log and "operating point" in log
+    assert "INFO" not in printed and "INFO" not in capsys.readouterr().err
 
     # merged STAR: each tomogram's rows decode back to its own picks (RELION 5 centred Å)
     merged = read_picks_star(out / "merged" / f"{WORKFLOW}.star", volume_shape_zyx=SHAPE, voxel_size_angstrom=10.0)

@@ -8,7 +8,14 @@ import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unpick._shared import UnpickInputError, label_sums, release_pages, sparse_components, voxel_label_sums
+from unpick._shared import (
+    UnpickInputError,
+    label_sums,
+    release_pages,
+    sparse_components,
+    spill_to_disk,
+    voxel_label_sums,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -70,3 +77,21 @@ def test_a_read_only_volume_is_scanned_for_nan_once_however_many_stages_check_it
     writable[3, 3, 3] = np.nan  # a writable array can change between checks: always scanned
     with pytest.raises(UnpickInputError, match="1 voxels are NaN"):
         validate.check_volume(writable)
+
+
+def test_spill_to_disk_keeps_the_values_and_falls_back_to_memory(monkeypatch, tmp_path, caplog):
+    import tempfile
+
+    array = np.random.default_rng(1).random((20, 30, 40), dtype=np.float32)
+    assert spill_to_disk(array, min_bytes=array.nbytes + 1) is array  # small: stays in memory
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spilled = spill_to_disk(array, min_bytes=array.nbytes)
+    assert isinstance(spilled, np.memmap) and not spilled.flags.writeable
+    np.testing.assert_array_equal(spilled, array)
+    assert release_pages(spilled)
+    np.testing.assert_array_equal(spilled, array)
+    assert list(tmp_path.iterdir()) == []  # an unnamed file: nothing to clean up, nothing left by a kill
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with caplog.at_level("WARNING", logger="unpick"):
+        assert spill_to_disk(array, min_bytes=1) is array
+    assert "stays in memory" in caplog.text and "TMPDIR" in caplog.text

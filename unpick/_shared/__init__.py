@@ -30,6 +30,7 @@ _ORIGINS = {
     "picks_zyx": "._picks",
     "available_threads": "._threads",
     "release_pages": "._pages",
+    "spill_to_disk": "._pages",
     "thread_map": "._threads",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _ORIGINS)
@@ -59,6 +60,7 @@ __all__ = [
     "picks_zyx",
     "release_pages",
     "sparse_components",
+    "spill_to_disk",
     "thread_map",
     "to_numpy",
     "voxel_label_sums",

@@ -64,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    console = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    # INFO records exist even under -q (a batch's per-tomogram unpick.log keeps them); the console
+    # handler shows what was asked
+    logging.basicConfig(level=min(console, logging.INFO), format="%(levelname)s %(name)s: %(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(console)
     try:
         return int(args.run(args) or EXIT_OK)
     except UnpickInputError as err:

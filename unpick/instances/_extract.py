@@ -204,7 +204,11 @@ def _rethreshold_giants(
     labels: np.ndarray, n_labels: int, levels: np.ndarray, *, limits: InstanceLimits, structure: np.ndarray
 ) -> int:
     """Replace, in place, each component over the size maximum by its particle-sized pieces at
-    higher levels (see ``extract_instances``). Returns the largest label id in use."""
+    higher levels (see ``extract_instances``). Returns the largest label id in use.
+
+    The pieces are written straight into ``labels`` (the giant's voxels are cleared first), so a
+    giant whose box spans the volume costs its box's bool masks and one int32 labelling of it,
+    not a second label volume."""
     sizes = np.bincount(labels[labels > 0], minlength=n_labels + 1)
     giants = np.flatnonzero(sizes > limits.max_size_voxels)
     if not giants.size:
@@ -217,13 +221,11 @@ def _rethreshold_giants(
         region = labels[box]
         own = region == label
         region[own] = 0
-        pieces = np.zeros(own.shape, dtype=np.int32)
-        count = _split_component(own, levels[box], int(levels[box][own].min()), limits, structure, pieces)
-        found = pieces > 0
-        region[found] = pieces[found] + (next_id - 1)
+        lowest = int(levels[box][own].min())
+        count, voxels = _split_component(own, levels[box], lowest, limits, structure, region, next_id)
         next_id += count
         n_pieces += count
-        kept_voxels += int(np.count_nonzero(found))
+        kept_voxels += voxels
     logger.info(
         "%d components over %d voxels re-thresholded locally: %d particle-sized pieces kept, %d of %d voxels "
         "discarded (below the pieces' levels or pieces under %d voxels)",
@@ -244,18 +246,21 @@ def _split_component(
     limits: InstanceLimits,
     structure: np.ndarray,
     out: np.ndarray,
-    first_id: int = 1,
-) -> int:
-    """Label into ``out`` (ids from ``first_id``) the particle-sized pieces of ``own`` at levels above
-    ``level``, recursing into pieces that are still too large. Returns the number of pieces."""
-    count = 0
+    first_id: int,
+) -> tuple[int, int]:
+    """Label into ``out`` (ids from ``first_id``; ``out`` is zero on ``own``) the particle-sized
+    pieces of ``own`` at levels above ``level``, recursing into pieces that are still too large.
+    Returns the number of pieces and of their voxels."""
+    count = voxels = 0
     while level + RETHRESHOLD_STEP <= 255:
         # at least RETHRESHOLD_STEP, and at most RETHRESHOLD_MAX_STEPS steps to the top level
         level += max(RETHRESHOLD_STEP, -(-(255 - level) // RETHRESHOLD_MAX_STEPS))
-        sub, n = ndi.label(own & (levels >= level), structure=structure)
+        core = own & (levels >= level)
+        sub, n = ndi.label(core, structure=structure)
         if n == 0:
-            return count
-        sizes = np.bincount(sub.ravel(), minlength=n + 1)
+            return count, voxels
+        sizes = np.bincount(sub[core], minlength=n + 1)  # from the core's voxels: no int64 copy of the box
+        del core
         if n == 1 and sizes[1] > limits.max_size_voxels:
             own = sub == 1  # one core shrinking: raise the level again without recursion
             continue
@@ -265,14 +270,15 @@ def _split_component(
                 continue
             child_own = sub[box] == child
             if size > limits.max_size_voxels:
-                count += _split_component(
+                pieces, piece_voxels = _split_component(
                     child_own, levels[box], level, limits, structure, out[box], first_id + count
                 )
+                count, voxels = count + pieces, voxels + piece_voxels
             else:
                 out[box][child_own] = first_id + count
-                count += 1
-        return count
-    return count
+                count, voxels = count + 1, voxels + int(size)
+        return count, voxels
+    return count, voxels
 
 
 def _measure(

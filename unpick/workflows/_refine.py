@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,9 @@ def refine_tomograms(
         raise UnpickInputError(f"tomograms: two files share a name ({', '.join(names)}); their outputs would collide")
     out_dir = Path(out_dir)
 
-    level = logging.getLogger().getEffectiveLevel()
+    level, parent = _console_level(), os.getpid()
     outcomes = Parallel(n_jobs=min(n_jobs, len(tomograms)))(
-        delayed(_teacher_in_worker)(tomogram, out_dir, workflow, teacher_config, device, resume, progress, level)
+        delayed(_teacher_in_worker)(tomogram, out_dir, workflow, teacher_config, device, resume, progress, level, parent)
         for tomogram in tomograms
     )
     tables, reused = zip(*outcomes)
@@ -223,13 +224,20 @@ def _teacher_picks(
 
 def _teacher_in_worker(
     tomogram: Any, out_dir: Path, workflow: str, config: PickConfig, device: str, resume: bool, progress: bool,
-    level: int,
+    level: int, parent: int,
 ) -> tuple[pd.DataFrame, bool]:
-    """``_teacher_picks`` in a joblib worker process, whose log records reach the console at the
-    parent's level (a fresh process has no handler)."""
-    if not logging.getLogger().handlers:
+    """``_teacher_picks``; in a worker process of its own (not the caller's, ``parent``) with no
+    log handler, its records reach the console at ``level``, the caller's console level. The
+    caller's own logging is never configured here."""
+    if os.getpid() != parent and not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return _teacher_picks(tomogram, out_dir, workflow, config, device, resume, progress)
+
+
+def _console_level() -> int:
+    """The lowest level the caller's console shows: the root logger's, raised by its handlers' own."""
+    root = logging.getLogger()
+    return max(root.getEffectiveLevel(), min((handler.level for handler in root.handlers), default=logging.NOTSET))
 
 
 def _record(workflow: str, tomograms: Sequence[Any], tables: Sequence[pd.DataFrame], result: Any) -> dict[str, Any]:

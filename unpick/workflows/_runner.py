@@ -22,6 +22,7 @@ from .._shared import (
     get_backend,
     make_picks,
     release_pages,
+    spill_to_disk,
 )
 from ..cluster import N_LEVELS
 from ..features import (
@@ -40,6 +41,10 @@ from ._segment import Segmentation, segment_mode
 
 logger = logging.getLogger(__name__)
 
+#: A preprocessed volume of at least this many bytes (270 M float32 voxels) is moved to a temporary
+#: file and its pages handed back after each feature mode: the instance stages, which need the
+#: decision levels only, then run without it in memory (4 bytes per voxel less at their peak).
+SPILL_BYTES = 2**30
 #: More beads than this is doubtful (tilt series carry tens of fiducials): the log says so with a WARNING.
 PLAUSIBLE_FIDUCIALS = 100
 _VERSIONED = ("numpy", "scipy", "scikit-learn", "scikit-image", "mrcfile", "pandas")
@@ -99,6 +104,7 @@ def pick_tomogram(
     timings: dict[str, Any] = {}
     start = time.perf_counter()
     pre = preprocess(volume, config=config.preprocess, backend=backend, rng=config.seed)
+    pre = spill_to_disk(pre, min_bytes=SPILL_BYTES)  # a large one waits on disk while masks are split
     timings["preprocess"] = time.perf_counter() - start
     slab = None
     radius = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
@@ -193,6 +199,7 @@ def pick_tomogram(
             backend=backend,
             progress=progress,
         )
+        release_pages(pre)  # read again by the next feature mode only
         record["features"][mode] = mode_record
         timings[mode] = mode_record["timings_s"]
         for segmentation in segmentations:
@@ -244,7 +251,7 @@ def _combine(
     tomogram: str,
 ) -> None:
     """Add the consensus and/or auto picks, and every workflow's label-free agreement score."""
-    limits = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom)
+    limits = config.instance_config("ws").limits(voxel_size_angstrom=voxel_size_angstrom)
     radius = limits.radius_voxels if limits.radius_voxels is not None else float(limits.min_distance_voxels)
     singles = dict(picks)
     consensus = consensus_picks(singles, radius_voxels=radius, voxel_size_angstrom=voxel_size_angstrom, tomogram=tomogram)
@@ -301,11 +308,14 @@ def _shared_components(
     config: PickConfig,
     voxel_size_angstrom: float,
 ) -> tuple[np.ndarray, int] | None:
-    """The mask's components, computed once when both extractors run on it with the same settings."""
+    """The mask's components, computed once when both extractors run on it with the same
+    connectivity and size limits (the components do not depend on the watershed's marker spacing)."""
     extractors = {w.extractor for w in workflows if w.segmentation == segmentation.name}
-    same = config.cc.connectivity == config.ws.connectivity and config.instance_config("cc").limits(
-        voxel_size_angstrom=voxel_size_angstrom
-    ) == config.instance_config("ws").limits(voxel_size_angstrom=voxel_size_angstrom)
+    cc, ws = (config.instance_config(m).limits(voxel_size_angstrom=voxel_size_angstrom) for m in ("cc", "ws"))
+    same = config.cc.connectivity == config.ws.connectivity and (cc.min_size_voxels, cc.max_size_voxels) == (
+        ws.min_size_voxels,
+        ws.max_size_voxels,
+    )
     if len(extractors) < 2 or not same:
         return None
     return label_components(
