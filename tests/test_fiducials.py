@@ -94,16 +94,40 @@ def test_a_deep_score_map_is_cleared_on_beads_and_outside_the_specimen_slab():
     assert kept.all()
 
 
-def test_an_implausible_number_of_beads_is_a_warning(caplog):
-    """Hundreds of gold-like components are more likely dense particles than fiducials: the
-    exclusion still follows the rule, but the log says it is doubtful and how to keep them."""
-    rng = np.random.default_rng(4)
-    volume = rng.normal(size=(40, 160, 160)).astype(np.float32)
-    for z, y, x in zip(*(rng.integers(4, n - 4, size=150) for n in volume.shape)):
-        volume[z - 1 : z + 2, y - 1 : y + 2, x - 1 : x + 2] = -60.0  # 150 dark, gold-dense specks
-    found = find_fiducials(volume, rng=0)
-    assert len(found) > 100
+def sparse_dense_particles(n_particles: int, beads_zyx: list[tuple[int, int, int]]) -> np.ndarray:
+    """Noise, ``n_particles`` dense 2-voxel spheres (30 noise SD: protein in a sparse, low-noise
+    volume passes the gold cutoff) and beads ten times denser: particles under 1 % of the voxels."""
+    rng = np.random.default_rng(5)
+    volume = rng.normal(size=(64, 160, 160)).astype(np.float32)
+    grid = np.indices((5, 5, 5)) - 2
+    ball = (grid**2).sum(axis=0) <= 4
+    centres = rng.integers(4, np.array(volume.shape) - 4, size=(n_particles, 3))
+    for density, where in [(-30.0, centres), (-300.0, np.asarray(beads_zyx).reshape(-1, 3))]:
+        for z, y, x in where:
+            volume[z - 2 : z + 3, y - 2 : y + 3, x - 2 : x + 3][ball] = density
+    return volume
+
+
+def test_an_implausible_number_of_beads_is_a_warning(caplog, monkeypatch):
+    """Over a hundred components above a step in density are more likely dense particles than
+    fiducials: the exclusion still follows the rule, but the log says it is doubtful and how to
+    keep them."""
+    import unpick.workflows._runner as runner
+
+    centres = np.random.default_rng(4).uniform(4, 36, size=(150, 3))
+    monkeypatch.setattr(runner, "find_fiducials", lambda volume, rng: Fiducials(centres, np.full(150, 1.5)))
+    volume = np.random.default_rng(4).normal(size=(40, 160, 160)).astype(np.float32)
     with caplog.at_level("WARNING"):
         pick_tomogram(volume, voxel_size_angstrom=10.0, config=PickConfig().with_particle_radius(30.0))
     assert any("more than the 100 a tomogram plausibly holds" in r.getMessage() and "--keep-fiducials" in r.getMessage()
                for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_many_dense_particles_are_not_gold_only_the_beads_above_the_density_step_are(caplog):
+    beads = [(20, 40, 40), (44, 120, 100)]
+    found = find_fiducials(sparse_dense_particles(300, beads), rng=0)
+    assert len(found) == 2  # 300 particles pass the cutoff too, ten times less dense than the beads
+    np.testing.assert_allclose(np.sort(found.centres_zyx, axis=0), np.sort(np.array(beads, float), axis=0), atol=0.5)
+    with caplog.at_level("WARNING", logger="unpick"):
+        assert len(find_fiducials(sparse_dense_particles(300, []), rng=0)) == 0  # no step: no gold at all
+    assert "dense particles, not gold; none excluded" in caplog.text

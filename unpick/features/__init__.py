@@ -7,7 +7,7 @@ or, at chosen voxels, as explicit neighbourhoods times :func:`kernel_matrix`
 """
 
 from ._bank import FeatureBank, build_feature_bank, kernel_matrix
-from ._fiducials import Fiducials, exclude_fiducials, find_fiducials
+from ._fiducials import PLAUSIBLE_FIDUCIALS, Fiducials, exclude_fiducials, find_fiducials
 from ._membranes import Membranes, exclude_membranes, find_membranes
 from ._config import MODES, FeatureConfig, PreprocessConfig, gabor_bank_size
 from ._preprocess import preprocess
@@ -19,6 +19,7 @@ __all__ = [
     "FeatureBank",
     "FeatureConfig",
     "Fiducials",
+    "PLAUSIBLE_FIDUCIALS",
     "Membranes",
     "PreprocessConfig",
     "SpecimenSlab",

@@ -26,6 +26,7 @@ from .._shared import (
 )
 from ..cluster import N_LEVELS
 from ..features import (
+    PLAUSIBLE_FIDUCIALS,
     exclude_fiducials,
     exclude_membranes,
     find_fiducials,
@@ -45,8 +46,6 @@ logger = logging.getLogger(__name__)
 #: file and its pages handed back after each feature mode: the instance stages, which need the
 #: decision levels only, then run without it in memory (4 bytes per voxel less at their peak).
 SPILL_BYTES = 2**30
-#: More beads than this is doubtful (tilt series carry tens of fiducials): the log says so with a WARNING.
-PLAUSIBLE_FIDUCIALS = 100
 _VERSIONED = ("numpy", "scipy", "scikit-learn", "scikit-image", "mrcfile", "pandas")
 
 
@@ -134,9 +133,9 @@ def pick_tomogram(
         timings["fiducials"] = time.perf_counter() - start
         if len(fiducials) > PLAUSIBLE_FIDUCIALS:
             logger.warning(
-                "%d gold fiducials found (extreme density), more than the %d a tomogram plausibly holds: dense "
-                "particles may pass for gold and be excluded; check fiducials in job.json and give "
-                "--keep-fiducials if they are particles",
+                "%d gold fiducials found (extreme density, with a step in density below them), more than the %d a "
+                "tomogram plausibly holds: dense particles may pass for gold and be excluded; check fiducials in "
+                "job.json and give --keep-fiducials if they are particles",
                 len(fiducials),
                 PLAUSIBLE_FIDUCIALS,
             )
