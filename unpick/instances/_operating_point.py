@@ -141,7 +141,7 @@ def choose_operating_level(
             "limits: the operating point needs a maximum particle size; give a particle radius (--particle-radius Å)"
         )
     tails = np.asarray(tail_fractions, dtype=np.float64)
-    crop = _centred_crop(levels, SWEEP_MAX_VOXELS)
+    crop = np.ascontiguousarray(_centred_crop(levels, SWEEP_MAX_VOXELS))  # flat views of it below
     structure = ndi.generate_binary_structure(3, connectivity)
     lo = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[1], side="left"))
     hi = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[0], side="left"))
@@ -207,13 +207,20 @@ def _admissible_share(row: dict[str, Any]) -> float:
 def _candidate_row(
     crop: np.ndarray, level: int, tail: float, limits: InstanceLimits, structure: np.ndarray
 ) -> dict[str, Any]:
-    labels, n = ndi.label(crop >= level, structure=structure)
-    sizes = np.bincount(labels[labels > 0], minlength=n + 1)[1:] if n else np.zeros(0, dtype=np.int64)
+    mask = crop >= level
+    labels, n = ndi.label(mask, structure=structure)
+    # the statistics from the mask's voxels only: a share of the crop (0.4-20 %), not all of it
+    voxels = np.flatnonzero(mask)
+    del mask
+    ids = labels.reshape(-1)[voxels]
+    del labels
+    sizes = np.bincount(ids, minlength=n + 1)[1:]
     total = max(int(sizes.sum()), 1)
     sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
     giant = sizes > limits.max_size_voxels
     # voxels at the higher level, per component: nonzero where the component's peak reaches it
-    high = np.bincount(labels[crop >= min(level + PERSISTENCE_LEVELS, np.iinfo(crop.dtype).max)], minlength=n + 1)[1:]
+    peak_level = min(level + PERSISTENCE_LEVELS, np.iinfo(crop.dtype).max)
+    high = np.bincount(ids[crop.reshape(-1)[voxels] >= peak_level], minlength=n + 1)[1:]
     persistent = sized & (high > 0)
     return {
         "level": level,
