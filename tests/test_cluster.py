@@ -9,6 +9,8 @@ import logging
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from unpick._shared import UnpickInputError
@@ -16,6 +18,7 @@ from unpick.cluster import (
     ClusterConfig,
     _model,
     choose_particle_cluster,
+    decision_levels,
     fit_clusterer,
     zero_border,
 )
@@ -449,3 +452,20 @@ def test_zero_border_clears_faces_in_place():
 def test_zero_border_rejects_bad_input(mask, width, match):
     with pytest.raises(UnpickInputError, match=match):
         zero_border(mask, width)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scale_exp=st.floats(-30, 30), shift=st.floats(-1e3, 1e3), seed=st.integers(0, 2**16))
+def test_quantise_is_searchsorted_exactly(scale_exp, shift, seed):
+    """The bucket table answers like a binary search for every value: on the thresholds, one ulp
+    either side, signed zeros, infinities, subnormals and the bulk of the distribution."""
+    rng = np.random.default_rng(seed)
+    sample = rng.standard_t(3, size=2000) * 2.0**scale_exp + shift
+    levels = decision_levels(sample)
+    t = levels.thresholds
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 1e-42, -1e-42, np.finfo(np.float32).max], dtype=np.float32)
+    values = np.concatenate([
+        (rng.standard_t(3, size=20_000) * 2.0**scale_exp + shift).astype(np.float32),
+        t, np.nextafter(t, np.float32(np.inf)), np.nextafter(t, np.float32(-np.inf)), special,
+    ]).astype(np.float32)  # fmt: skip
+    np.testing.assert_array_equal(levels.quantise(values), np.searchsorted(t, values, side="right").astype(np.uint8))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,20 @@ TAIL_LARGEST = 0.5
 TAIL_SMALLEST = 1e-4
 #: Decision values quantised per block (on CPU threads).
 QUANTISE_BLOCK = 1 << 20
+
+
+#: Float32 order keys (``_order_keys``) are bucketed by their top 20 bits: 2**20 buckets (1 MB
+#: tables), so about 1 % of a decision's values fall in a bucket with a threshold and are searched
+#: (16 bits: 11 %, 0.30 against 0.18 s for 52 M values; searchsorted alone 0.56 s).
+_BUCKET_SHIFT = 12
+_BUCKET_OFFSET = 1 << (31 - _BUCKET_SHIFT)
+
+
+def _order_keys(values: np.ndarray) -> np.ndarray:
+    """int32 keys whose order is the order of the float32 ``values`` (-0.0 counts as 0.0): the
+    bits of a non-negative float, those of a negative one with all but the sign bit flipped."""
+    bits = (np.asarray(values, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # + 0.0 turns -0.0 into 0.0
+    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
 
 
 def nominal_tail_fractions() -> np.ndarray:
@@ -47,20 +62,42 @@ class DecisionLevels:
     boundary_level: int
 
     def quantise(self, decision: Any, *, xp: Any = np) -> Any:
-        """uint8 level of each decision value (any shape, numpy or cupy ``xp``); on the host, in
-        blocks on CPU threads (the result does not depend on their number)."""
+        """uint8 level of each decision value (any shape, numpy or cupy ``xp``): the number of
+        thresholds at or below it, ``searchsorted(thresholds, value, side='right')``.
+
+        On the host, in blocks on CPU threads (the result does not depend on their number), and
+        without a binary search for most values: the order of float32 values is the order of
+        integer keys made from their bits, so the top 20 bits of a value's key name a bucket of
+        keys, and a bucket that holds no threshold has one level for all its values (a table
+        lookup). Only values in the few buckets that hold a threshold are searched. Exactly
+        ``searchsorted``'s answer, in a third of its time."""
         flat = decision.ravel()
         thresholds = xp.asarray(self.thresholds)
         if xp is not np:
             return xp.searchsorted(thresholds, flat, side="right").astype(xp.uint8).reshape(decision.shape)
         levels = np.empty(flat.shape, dtype=np.uint8)
+        bucket_levels, searched = self._buckets
 
         def block(start: int) -> None:
-            stop = start + QUANTISE_BLOCK
-            levels[start:stop] = np.searchsorted(thresholds, flat[start:stop], side="right")
+            values = flat[start : start + QUANTISE_BLOCK]
+            buckets = (_order_keys(values) >> _BUCKET_SHIFT) + _BUCKET_OFFSET
+            out = bucket_levels[buckets]
+            near = np.flatnonzero(searched[buckets])
+            out[near] = np.searchsorted(thresholds, values[near], side="right")
+            levels[start : start + QUANTISE_BLOCK] = out
 
         thread_map(block, range(0, flat.size, QUANTISE_BLOCK))
         return levels.reshape(decision.shape)
+
+    @functools.cached_property
+    def _buckets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per bucket of float32 order keys: its level when it holds no threshold (uint8), and
+        whether it holds one (its values are then searched)."""
+        keys = _order_keys(self.thresholds).astype(np.int64)
+        first = (np.arange(2 * _BUCKET_OFFSET, dtype=np.int64) - _BUCKET_OFFSET) << _BUCKET_SHIFT
+        low = np.searchsorted(keys, first, side="right")
+        high = np.searchsorted(keys, first + (1 << _BUCKET_SHIFT) - 1, side="right")
+        return low.astype(np.uint8), low != high
 
     def level_for_tail(self, fraction: float) -> int:
         """The lowest level whose nominal tail is at most ``fraction`` of the voxels."""
