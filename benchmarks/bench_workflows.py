@@ -74,6 +74,7 @@ def _stages(timings: dict, pick_s: float) -> str:
     modes = {k: round(sum(v.values()), 1) for k, v in timings.items() if isinstance(v, dict)}
     contaminants = sum(timings.get(k, 0.0) for k in ("specimen_slab", "fiducials", "membranes"))
     operating = sum(v for k, v in timings.items() if k.endswith("-operating-point"))
+    # the twelve extractions and (from session 9) the components shared by cc and ws of a mask
     instances = sum(v for k, v in timings.items() if k.count("-") == 2 and not k.endswith("-operating-point"))
     counted = timings["preprocess"] + contaminants + sum(modes.values()) + operating + instances
     return (f"preprocess {timings['preprocess']:.1f}, slab+beads+membranes {contaminants:.1f}, "

@@ -218,8 +218,10 @@ def pick_tomogram(
             }
             if segmentation.particle_fraction == 0:
                 logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
+            start = time.perf_counter()
             foreground = segmentation.levels >= segmentation.level  # one bool mask for every extractor
             shared = _shared_components(segmentation, foreground, in_mode, config, voxel_size_angstrom)
+            timings[f"{segmentation.name}-components"] = time.perf_counter() - start
             extracting = [w for w in in_mode if w.segmentation == segmentation.name]
             for workflow in extracting:
                 start = time.perf_counter()
@@ -354,10 +356,9 @@ def _extract(
 
 
 def _read_only(volume: Any) -> Any:
-    """``volume`` itself when it is a read-only array (e.g. from ``read_tomogram``), else a
-    read-only view of it (an array-like without ``flags`` is left as it is)."""
-    flags = getattr(volume, "flags", None)
-    if flags is None or not flags.writeable:
+    """``volume`` itself when it is a read-only NumPy array (e.g. from ``read_tomogram``), else a
+    read-only view of it (other array-likes are left as they are)."""
+    if not isinstance(volume, np.ndarray) or not volume.flags.writeable:
         return volume
     view = volume.view()
     view.flags.writeable = False
