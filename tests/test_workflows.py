@@ -268,6 +268,31 @@ def test_picks_do_not_depend_on_the_thread_count(mixed, monkeypatch):
         np.testing.assert_array_equal(picks_zyx(runs[0].picks[name]), picks_zyx(runs[1].picks[name]))
 
 
+def test_a_preprocessed_volume_moved_to_disk_gives_the_same_picks(mixed, monkeypatch, tmp_path, caplog):
+    """A large preprocessed volume waits in a temporary file between feature modes (memory): the
+    levels and picks are those of the in-memory run, and the file leaves nothing behind."""
+    import tempfile
+
+    import unpick.workflows._runner as runner
+
+    workflows = "intensities-kmeans-cc,fft-gmm-ws,gabor-gmm-cc"
+    config = small_config()
+    in_memory = pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, workflows=workflows, config=config,
+                              keep_segmentations=True)  # fmt: skip
+    monkeypatch.setattr(runner, "SPILL_BYTES", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with caplog.at_level("INFO", logger="unpick"):
+        spilled = pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, workflows=workflows, config=config,
+                                keep_segmentations=True)  # fmt: skip
+    assert "moved to an unnamed temporary file" in caplog.text
+    for name, segmentation in in_memory.segmentations.items():
+        np.testing.assert_array_equal(segmentation.levels, spilled.segmentations[name].levels, err_msg=name)
+    for name in workflows.split(","):
+        assert len(in_memory.picks[name]) > 5
+        np.testing.assert_array_equal(picks_zyx(in_memory.picks[name]), picks_zyx(spilled.picks[name]))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_radius_larger_than_volume_is_refused(mixed):
     with pytest.raises(UnpickInputError, match="larger than the volume"):
         pick_tomogram(mixed.volume, voxel_size_angstrom=10.0, config=small_config().with_particle_radius(5000.0))
