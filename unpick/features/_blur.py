@@ -32,13 +32,25 @@ def iter_blurred_chunks(
     def blurred(chunk: tuple[int, int]) -> np.ndarray:
         z0, z1 = chunk
         lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
-        return ndi.gaussian_filter(np.asarray(volume[lo:hi], dtype=np.float32), sigma)[z0 - lo : z1 - lo]
+        return blur_core(np.asarray(volume[lo:hi], dtype=np.float32), sigma, slice(z0 - lo, z1 - lo))
 
     group = available_threads()  # one chunk per thread at a time: memory stays that many chunks
     for first in range(0, len(chunks), group):
         batch = chunks[first : first + group]
         for (z0, z1), block in zip(batch, thread_map(blurred, batch)):
             yield z0, z1, block
+
+
+def blur_core(block: np.ndarray, sigma: float, core: slice) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(block, sigma)[core]`` bit for bit, with the y and x passes
+    run on the ``core`` z-slices only: the filter passes along z first, so only that pass needs the
+    halo slices around the core. The later passes run in place, as ``gaussian_filter``'s own do,
+    so the result is a view of one new array of the block's size."""
+    blurred = ndi.gaussian_filter1d(block, sigma, axis=0)
+    kept = blurred[core]  # z-slices of a C-ordered array: contiguous, filtered in place
+    for axis in (1, 2):
+        ndi.gaussian_filter1d(kept, sigma, axis=axis, output=kept)
+    return kept
 
 
 def blur_volume(volume: Any, sigma: float) -> np.ndarray:

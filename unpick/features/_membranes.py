@@ -20,6 +20,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from .._shared import thread_map
+from ._blur import blur_core
 
 #: Voxels whose structure tensor has a planarity of at least this (and at least the median
 #: structure energy, so that flat noise is left alone) are membrane (chosen on the demo volume
@@ -160,25 +161,17 @@ def _bin(volume: Any, b: int) -> np.ndarray:
 def _planarity(block: np.ndarray, sigma: float, *, core: slice) -> tuple[np.ndarray, np.ndarray]:
     """Planarity ``(mu1 - mu2) / mu1`` and largest eigenvalue ``mu1`` of the structure tensor of
     the ``core`` z-slices of ``block`` (the rest is halo). Each smoothed tensor field is cut to the
-    core as soon as its z pass exists (``_smoothed_core``), so the halo costs three gradient fields
+    core as soon as its z pass exists (``blur_core``), so the halo costs three gradient fields
     and one z pass per field, not nine fields, the y and x passes and the eigenvalue temporaries."""
     gradients = [
         ndi.gaussian_filter(block, DERIVATIVE_SIGMA, order=[int(i == axis) for i in range(3)]) for axis in range(3)
     ]
-    tensor = {(i, j): _smoothed_core(gradients[i] * gradients[j], sigma, core) for i in range(3) for j in range(i, 3)}
+    tensor = {  # copied out of the halo-sized array, which goes at once
+        (i, j): blur_core(gradients[i] * gradients[j], sigma, core).copy() for i in range(3) for j in range(i, 3)
+    }
     del gradients
     mu1, mu2 = _largest_eigenvalues(tensor)
     return (mu1 - mu2) / np.maximum(mu1, np.finfo(np.float32).tiny), mu1
-
-
-def _smoothed_core(field: np.ndarray, sigma: float, core: slice) -> np.ndarray:
-    """``scipy.ndimage.gaussian_filter(field, sigma)[core]`` bit for bit, with the y and x passes
-    run on the ``core`` z-slices only: the filter passes along z first, so only that pass needs the
-    halo (a third of the work of a chunk as thick as its halo)."""
-    smoothed = ndi.gaussian_filter1d(field, sigma, axis=0)[core]
-    for axis in (1, 2):
-        smoothed = ndi.gaussian_filter1d(smoothed, sigma, axis=axis)
-    return smoothed
 
 
 def _largest_eigenvalues(t: dict[tuple[int, int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
