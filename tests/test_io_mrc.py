@@ -95,6 +95,17 @@ def test_mask_round_trip_as_mode_0(tmp_path, dtype):
         np.testing.assert_allclose(stats, [values.min(), values.max(), values.mean(), values.std()], rtol=1e-6)
 
 
+@pytest.mark.parametrize("top", [0, 1, 100])
+def test_one_byte_statistics_are_exact_for_masks_and_for_many_values(tmp_path, top):
+    """0/1 masks are counted without the 256-bin histogram, other one-byte volumes with it."""
+    volume = np.minimum((np.abs(_volume()) * (top + 1)).astype(np.uint8), top)
+    path = write_mrc(tmp_path / "v.mrc", volume, voxel_size_angstrom=10)
+    values = volume.astype(np.float64)
+    with mrcfile.open(path, header_only=True) as mrc:
+        stats = [float(mrc.header.dmin), float(mrc.header.dmax), float(mrc.header.dmean), float(mrc.header.rms)]
+    np.testing.assert_allclose(stats, [values.min(), values.max(), values.mean(), values.std()], rtol=1e-6, atol=1e-7)
+
+
 def test_a_full_disk_is_one_clear_error_and_leaves_no_file(tmp_path, monkeypatch):
     """The memory map's blocks are reserved first: ENOSPC is an error naming the file, not SIGBUS,
     and neither the target nor a temporary file is left behind."""

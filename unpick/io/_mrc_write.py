@@ -108,8 +108,16 @@ class _RunningStats:
         self.high = max(self.high, float(values.max()))
 
     def _add_counts(self, block: np.ndarray) -> None:
-        """One-byte integers: the same update from the block's 256-bin histogram, without a float copy."""
-        counts = np.bincount(block.view(np.uint8).ravel(), minlength=256)
+        """One-byte integers: the same update from the block's 256-bin histogram, without a float
+        copy; a 0/1 mask's two counts without the histogram (``bincount`` widens every byte to
+        eight: 3.3 of the 4.2 s that a 500×1000×1000 mask took to write)."""
+        flat = block.view(np.uint8).ravel()
+        if flat.size and int(flat.max()) <= 1:
+            ones = int(np.count_nonzero(flat))
+            counts = np.zeros(256, dtype=np.int64)
+            counts[0], counts[1] = flat.size - ones, ones
+        else:
+            counts = np.bincount(flat, minlength=256)
         values = np.arange(256, dtype=np.float64)
         if block.dtype.kind == "i":
             values = values.astype(np.uint8).view(np.int8).astype(np.float64)
