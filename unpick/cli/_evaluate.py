@@ -148,11 +148,11 @@ def run(args: argparse.Namespace) -> int:
     from .. import evaluate, io
     from ..workflows import write_evaluation
 
-    seed_from_args(args)  # a bad --seed is one clear error before any file is read
+    seed = seed_from_args(args)  # a bad --seed is one clear error before any file is read
     apply_metric(args)
     copick = copick_inputs(args, args.picks)
     if copick is not None:
-        return run_copick(args, copick)
+        return run_copick(args, copick, seed)
     if args.truth is None:
         raise UnpickInputError("--truth: the ground-truth file is required (or --copick with --copick-truth-user)")
     if args.z_slab is not None and not args.tomogram:
@@ -188,14 +188,14 @@ def run(args: argparse.Namespace) -> int:
                 n_random=n_random,
                 voxel_size_angstrom=voxel,
                 particle_radius_angstrom=args.particle_radius,
-                rng=seed_from_args(args),
+                rng=seed,
                 z_range=args.z_slab,
             )
         )
     table = evaluate.evaluate_workflows(
         picks, truth, voxel_size_angstrom=voxel, match_radius_angstrom=args.match_radius,
         match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, z_range=args.z_slab,
-        classes=classes, beta=args.beta, n_random_draws=args.random_draws, rng=seed_from_args(args),
+        classes=classes, beta=args.beta, n_random_draws=args.random_draws, rng=seed,
     )  # fmt: skip
     metric = "relative_recall" if classes and tomogram is not None else "fbeta" if args.metric == "czii" else "f1"
     line = evaluate.verdict(table, metric=metric)
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             "truth": str(args.truth), "tomogram": args.tomogram, "voxel_size_angstrom": voxel,
             "match_radius_angstrom": args.match_radius, "match_radius_fraction": args.match_radius_fraction,
             "default_match_radius_angstrom": evaluate.DEFAULT_MATCH_RADIUS_ANGSTROM, "beta": args.beta,
-            "classes": classes, "z_slab": args.z_slab, "random_draws": args.random_draws, "seed": seed_from_args(args),
+            "classes": classes, "z_slab": args.z_slab, "random_draws": args.random_draws, "seed": seed,
             "picks": {name: str(path) for name, path in files.items()},
         }  # fmt: skip
         csv_path, json_path = write_evaluation(
@@ -237,7 +237,7 @@ def apply_metric(args: argparse.Namespace) -> None:
         args.match_radius_fraction = CZII_RADIUS_FRACTION
 
 
-def run_copick(args: argparse.Namespace, tomograms) -> int:
+def run_copick(args: argparse.Namespace, tomograms, seed: int) -> int:
     """Score every ``unpick-<workflow>`` picks set of each chosen copick run against the picks of
     ``--copick-truth-user`` (one table per run; ``--out`` gets all of them with a ``run`` column)."""
     import pandas as pd
@@ -269,7 +269,7 @@ def run_copick(args: argparse.Namespace, tomograms) -> int:
         table = evaluate.evaluate_workflows(
             picks, truth, voxel_size_angstrom=item.voxel_size_angstrom, match_radius_angstrom=args.match_radius,
             match_radius_fraction=args.match_radius_fraction, volume_shape_zyx=shape, beta=args.beta,
-            n_random_draws=args.random_draws, rng=seed_from_args(args),
+            n_random_draws=args.random_draws, rng=seed,
         )  # fmt: skip
         print(f"copick run {item.run} ({item.tomo_type}@{item.voxel_size_angstrom:g} Å), truth {args.copick_truth_user}:")
         metric = "fbeta" if args.metric == "czii" else "f1"

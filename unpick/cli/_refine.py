@@ -25,7 +25,6 @@ from ._pick import add_contaminant_options, add_membrane_option, apply_contamina
 from ._train import add_tta_option
 
 
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..workflows import DEFAULT_TEACHER
 
