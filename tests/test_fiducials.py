@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from unpick._shared import picks_zyx
-from unpick.features import Fiducials, exclude_fiducials, find_fiducials
+from unpick._shared import UnpickInputError
+from unpick.features import (
+    FIDUCIAL_BLUR,
+    Fiducials,
+    PreprocessConfig,
+    blur_tomogram,
+    exclude_fiducials,
+    find_fiducials,
+)
 from unpick.synthetic import SimulationConfig, simulate_tomogram
 from unpick.workflows import DEFAULT_WORKFLOW, PickConfig, pick_tomogram
 
@@ -27,6 +35,19 @@ def test_every_bead_is_found_and_particles_are_not(noise):
     # nothing found sits on a particle (only beads and their wrapped-around halo)
     assert np.linalg.norm(found.centres_zyx[:, None] - truth[None], axis=2).min() > 3
     assert len(find_fiducials(simulated(0, noise).volume, rng=0)) == 0
+
+
+def test_preprocessing_blur_read_instead_of_blurring_again_finds_the_same_beads():
+    sim = simulated(3)
+    assert PreprocessConfig().blur_sigma == FIDUCIAL_BLUR  # what the picking run shares
+    blurred = blur_tomogram(sim.volume)
+    shared = find_fiducials(sim.volume, rng=0, blurred=blurred)
+    alone = find_fiducials(sim.volume, rng=0)
+    assert len(alone) >= 3
+    np.testing.assert_array_equal(shared.centres_zyx, alone.centres_zyx)
+    np.testing.assert_array_equal(shared.radii_voxels, alone.radii_voxels)
+    with pytest.raises(UnpickInputError, match="blurred: expected the shape"):
+        find_fiducials(sim.volume, blurred=blurred[1:])
 
 
 def test_exclusion_clears_an_ellipsoid_stretched_along_z():
@@ -115,7 +136,7 @@ def test_an_implausible_number_of_beads_is_a_warning(caplog, monkeypatch):
     import unpick.workflows._runner as runner
 
     centres = np.random.default_rng(4).uniform(4, 36, size=(150, 3))
-    monkeypatch.setattr(runner, "find_fiducials", lambda volume, rng: Fiducials(centres, np.full(150, 1.5)))
+    monkeypatch.setattr(runner, "find_fiducials", lambda volume, rng, blurred: Fiducials(centres, np.full(150, 1.5)))
     volume = np.random.default_rng(4).normal(size=(40, 160, 160)).astype(np.float32)
     with caplog.at_level("WARNING"):
         pick_tomogram(volume, voxel_size_angstrom=10.0, config=PickConfig().with_particle_radius(30.0))

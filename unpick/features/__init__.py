@@ -7,14 +7,15 @@ or, at chosen voxels, as explicit neighbourhoods times :func:`kernel_matrix`
 """
 
 from ._bank import FeatureBank, build_feature_bank, kernel_matrix
-from ._fiducials import PLAUSIBLE_FIDUCIALS, Fiducials, exclude_fiducials, find_fiducials
+from ._fiducials import FIDUCIAL_BLUR, PLAUSIBLE_FIDUCIALS, Fiducials, exclude_fiducials, find_fiducials
 from ._membranes import Membranes, exclude_membranes, find_membranes
 from ._config import MODES, FeatureConfig, PreprocessConfig, gabor_bank_size
-from ._preprocess import preprocess
+from ._preprocess import blur_tomogram, preprocess, rescale_robustly
 from ._sampling import sample_interior_voxels
 from ._specimen import SpecimenSlab, find_specimen_slab
 
 __all__ = [
+    "FIDUCIAL_BLUR",
     "MODES",
     "FeatureBank",
     "FeatureConfig",
@@ -23,6 +24,7 @@ __all__ = [
     "Membranes",
     "PreprocessConfig",
     "SpecimenSlab",
+    "blur_tomogram",
     "build_feature_bank",
     "exclude_fiducials",
     "exclude_membranes",
@@ -32,5 +34,6 @@ __all__ = [
     "gabor_bank_size",
     "kernel_matrix",
     "preprocess",
+    "rescale_robustly",
     "sample_interior_voxels",
 ]

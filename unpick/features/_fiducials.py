@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .._shared import as_rng, sparse_components, voxel_label_sums
+from .._shared import UnpickInputError, as_rng, sparse_components, voxel_label_sums
 from ._blur import CHUNK_SLICES, iter_blurred_chunks
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ class Fiducials:
         }
 
 
-def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) -> Fiducials:
+def find_fiducials(
+    volume: Any, *, rng: int | np.random.Generator | None = 0, blurred: np.ndarray | None = None
+) -> Fiducials:
     """Find gold fiducials as connected components of extreme density.
 
     The median and robust spread come from a seeded voxel sample of the blurred central slab; the
@@ -74,15 +77,21 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
         The raw tomogram (not robust-scaled: scaling clips the beads into the particles' range).
     rng : int, Generator or None
         Seed of the voxel sample.
+    blurred : (Z, Y, X) float32 array, optional
+        ``volume`` already blurred by ``FIDUCIAL_BLUR`` voxels (preprocessing's blur at its default
+        sigma, ``unpick.features.blur_tomogram``, before rescaling): read instead of blurring
+        again, with the same result.
 
     Returns
     -------
     Fiducials
     """
     depth = volume.shape[0]
+    if blurred is not None and blurred.shape != volume.shape:
+        raise UnpickInputError(f"blurred: expected the shape of the volume {volume.shape}, got {blurred.shape}")
     # the spread of the blurred volume, from a seeded sample of its central slab
     middle = max(0, depth // 2 - CHUNK_SLICES // 2)
-    central = next(iter_blurred_chunks(volume, FIDUCIAL_BLUR, z_range=(middle, min(depth, middle + CHUNK_SLICES))))
+    central = next(_blurred_chunks(volume, blurred, z_range=(middle, min(depth, middle + CHUNK_SLICES))))
     central = central[2].ravel()
     sample = central[as_rng(rng).integers(0, central.size, size=min(_SAMPLE, central.size))].astype(np.float64)
     median = float(np.median(sample))
@@ -95,7 +104,7 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     cutoff = max(FIDUCIAL_SD * spread, PROTEIN_MARGIN * float(np.quantile(deviation, PROTEIN_QUANTILE)))
     plane = int(np.prod(volume.shape[1:]))
     extreme, deviations = [], []  # the extreme voxels (flat indices): rare, so no volume-sized mask or labels
-    for z0, _, block in iter_blurred_chunks(volume, FIDUCIAL_BLUR):
+    for z0, _, block in _blurred_chunks(volume, blurred, z_range=(0, depth)):
         deviation = np.abs(block.ravel() - median)
         found = np.flatnonzero(deviation > cutoff)
         extreme.append(found + z0 * plane)
@@ -111,6 +120,17 @@ def find_fiducials(volume: Any, *, rng: int | np.random.Generator | None = 0) ->
     centres = (sums.coordinate_sums[keep] / sums.sizes[keep, None]).reshape(-1, 3)
     radii = (3.0 * sums.sizes[keep] / (4.0 * np.pi)) ** (1.0 / 3.0)
     return Fiducials(centres, radii)
+
+
+def _blurred_chunks(volume: Any, blurred: np.ndarray | None, *, z_range: tuple[int, int]) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(z0, z1, block)`` of ``volume`` blurred by ``FIDUCIAL_BLUR`` over ``z_range``: slices of
+    ``blurred`` when given, else blurred chunk by chunk (the same values, bit for bit)."""
+    if blurred is None:
+        yield from iter_blurred_chunks(volume, FIDUCIAL_BLUR, z_range=z_range)
+        return
+    for z0 in range(z_range[0], z_range[1], CHUNK_SLICES):
+        z1 = min(z0 + CHUNK_SLICES, z_range[1])
+        yield z0, z1, blurred[z0:z1]
 
 
 def _gold_only(components: np.ndarray, peaks_sd: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ def preprocess(
     backend: Backend = CPU,
     rng: int | np.random.Generator | None = 0,
 ) -> np.ndarray:
-    """Blur and robustly rescale a tomogram to [0, 1].
+    """Blur and robustly rescale a tomogram to [0, 1]: :func:`blur_tomogram` then :func:`rescale_robustly`.
 
     The volume is cast to float32 first (a new array: integer input is never blurred in place and
     the caller's array is never modified), blurred with a Gaussian of ``config.blur_sigma`` voxels,
@@ -54,20 +54,42 @@ def preprocess(
         When the volume is not a finite 3-D array of at least 5 voxels per axis, or has no contrast
         (the two percentiles coincide, e.g. a constant volume).
     """
+    blurred = blur_tomogram(volume, config=config, backend=backend)
+    return rescale_robustly(blurred, config=config, backend=backend, rng=rng)
+
+
+def blur_tomogram(volume: Any, *, config: PreprocessConfig = DEFAULT_CONFIG, backend: Backend = CPU) -> Any:
+    """The first step of :func:`preprocess`: ``volume`` checked, cast to float32 and blurred by
+    ``config.blur_sigma`` voxels, as one new array on the backend.
+
+    Separate so that a caller can look at the blurred, not yet clipped, values before they are
+    rescaled in place (the fiducial finder needs the same blur and the extreme values).
+    """
     check_volume(volume, name="volume")
     if not isinstance(config, PreprocessConfig):
         raise UnpickInputError(f"config: expected a PreprocessConfig, got {type(config).__name__}")
     if not (np.issubdtype(volume.dtype, np.integer) or np.issubdtype(volume.dtype, np.floating)):
         raise UnpickInputError(f"volume: expected real integer or floating-point voxels, got dtype {volume.dtype}")
-    generator = as_rng(rng)
-    xp, ndi = backend.xp, backend.ndi
     if config.blur_sigma > 0 and backend.name == "cpu":
-        data = blur_volume(volume, config.blur_sigma)  # chunks cast and blurred on threads: one new array
-    else:
-        data = backend.asarray(np.array(volume, dtype=np.float32, copy=True))
-        if config.blur_sigma > 0:
-            data = ndi.gaussian_filter(data, config.blur_sigma, mode="reflect", truncate=4.0)
-    flat = data.reshape(-1)
+        return blur_volume(volume, config.blur_sigma)  # chunks cast and blurred on threads: one new array
+    data = backend.asarray(np.array(volume, dtype=np.float32, copy=True))
+    if config.blur_sigma > 0:
+        data = backend.ndi.gaussian_filter(data, config.blur_sigma, mode="reflect", truncate=4.0)
+    return data
+
+
+def rescale_robustly(
+    blurred: Any,
+    *,
+    config: PreprocessConfig = DEFAULT_CONFIG,
+    backend: Backend = CPU,
+    rng: int | np.random.Generator | None = 0,
+) -> np.ndarray:
+    """The second step of :func:`preprocess`: map ``blurred`` (float32, on the backend) linearly,
+    in place, so its robust percentiles go to 0 and 1, clip it, and return it on the host."""
+    generator = as_rng(rng)
+    xp = backend.xp
+    flat = blurred.reshape(-1)
     if flat.size > config.percentile_sample_voxels:
         picks = generator.integers(0, flat.size, size=config.percentile_sample_voxels)
         sample = flat[backend.asarray(picks)]
@@ -82,7 +104,7 @@ def preprocess(
             f"percentiles (low_percentile/high_percentile)"
         )
     logger.debug("preprocess: percentiles %.4g/%.4g -> 0/1", low, high)
-    data -= xp.float32(low)
-    data *= xp.float32(1.0 / spread)
-    xp.clip(data, 0.0, 1.0, out=data)
-    return to_numpy(data)
+    blurred -= xp.float32(low)
+    blurred *= xp.float32(1.0 / spread)
+    xp.clip(blurred, 0.0, 1.0, out=blurred)
+    return to_numpy(blurred)

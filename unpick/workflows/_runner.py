@@ -26,13 +26,16 @@ from .._shared import (
 )
 from ..cluster import N_LEVELS
 from ..features import (
+    FIDUCIAL_BLUR,
     PLAUSIBLE_FIDUCIALS,
+    Fiducials,
+    blur_tomogram,
     exclude_fiducials,
     exclude_membranes,
     find_fiducials,
     find_membranes,
     find_specimen_slab,
-    preprocess,
+    rescale_robustly,
 )
 from ..instances import check_particle_fits, choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
@@ -102,9 +105,21 @@ def pick_tomogram(
 
     timings: dict[str, Any] = {}
     start = time.perf_counter()
-    pre = preprocess(volume, config=config.preprocess, backend=backend, rng=config.seed)
-    pre = spill_to_disk(pre, min_bytes=SPILL_BYTES)  # a large one waits on disk while masks are split
+    blurred = blur_tomogram(volume, config=config.preprocess, backend=backend)
     timings["preprocess"] = time.perf_counter() - start
+    fiducials = None
+    if config.exclude_fiducials:
+        start = time.perf_counter()
+        # preprocessing's blur at the default sigma is the fiducial finder's, bit for bit: read, not redone
+        shared = backend.name == "cpu" and config.preprocess.blur_sigma == FIDUCIAL_BLUR
+        fiducials = find_fiducials(volume, rng=config.seed, blurred=blurred if shared else None)
+        timings["fiducials"] = time.perf_counter() - start
+        _log_fiducials(fiducials)
+    start = time.perf_counter()
+    pre = rescale_robustly(blurred, config=config.preprocess, backend=backend, rng=config.seed)
+    del blurred
+    pre = spill_to_disk(pre, min_bytes=SPILL_BYTES)  # a large one waits on disk while masks are split
+    timings["preprocess"] += time.perf_counter() - start
     slab = None
     radius = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
     if config.exclude_empty_slabs and radius is not None:
@@ -126,26 +141,6 @@ def pick_tomogram(
                     f"pick z-slab: the requested slab {list(config.pick_z_range)} lies outside the specimen "
                     f"slab {list(slab.z_range)}; choose another --pick-z-slab or give --keep-empty-slabs"
                 )
-    fiducials = None
-    if config.exclude_fiducials:
-        start = time.perf_counter()
-        fiducials = find_fiducials(volume, rng=config.seed)
-        timings["fiducials"] = time.perf_counter() - start
-        if len(fiducials) > PLAUSIBLE_FIDUCIALS:
-            logger.warning(
-                "%d gold fiducials found (extreme density, with a step in density below them), more than the %d a "
-                "tomogram plausibly holds: dense particles may pass for gold and be excluded; check fiducials in "
-                "job.json and give --keep-fiducials if they are particles",
-                len(fiducials),
-                PLAUSIBLE_FIDUCIALS,
-            )
-        elif len(fiducials):
-            logger.info(
-                "%d gold fiducials found (extreme density); picks within their exclusion zones are dropped "
-                "(--keep-fiducials keeps them)",
-                len(fiducials),
-            )
-
     membranes = None
     if config.exclude_membranes and radius is not None:
         start = time.perf_counter()
@@ -241,6 +236,24 @@ def pick_tomogram(
     if combined:
         _combine(picks, combined, record, config, voxel_size_angstrom, tomogram)
     return PickResult(picks=picks, record=record, segmentations=kept)
+
+
+def _log_fiducials(fiducials: Fiducials) -> None:
+    """Log how many beads were found, with a WARNING when implausibly many."""
+    if len(fiducials) > PLAUSIBLE_FIDUCIALS:
+        logger.warning(
+            "%d gold fiducials found (extreme density, with a step in density below them), more than the %d a "
+            "tomogram plausibly holds: dense particles may pass for gold and be excluded; check fiducials in "
+            "job.json and give --keep-fiducials if they are particles",
+            len(fiducials),
+            PLAUSIBLE_FIDUCIALS,
+        )
+    elif len(fiducials):
+        logger.info(
+            "%d gold fiducials found (extreme density); picks within their exclusion zones are dropped "
+            "(--keep-fiducials keeps them)",
+            len(fiducials),
+        )
 
 
 def _combine(
