@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -14,20 +13,20 @@ from .._shared import (
     Backend,
     UnpickInputError,
     as_rng,
+    available_threads,
     check_volume,
     check_z_range,
     thread_map,
 )
 from ._config import FeatureConfig
-from ._kernels import HALO, N_VOXELS, OFFSETS_ZYX, MagnitudeSpec, fft_spec, gabor_spec
-from ._sampling import check_interior, iter_neighbourhoods, sample_interior_voxels
+from ._fft_correlation import FFTCorrelator
+from ._gabor_selection import select_gabor_filters
+from ._kernels import HALO, N_VOXELS, OFFSETS_ZYX, MagnitudeSpec, fft_spec, gabor_spec, neighbourhood_magnitudes
+from ._sampling import check_interior, iter_neighbourhoods
 from ._separable import accumulate_magnitudes, correlate_intensities, fill_intensities, fill_magnitudes
-
-logger = logging.getLogger(__name__)
 
 CPU_TILE_BYTES = 4_000_000  # features per CPU tile: the tile and its intermediates stay in cache
 CPU_TILE_VOXELS = (4_096, 65_536)  # bounds on voxels per tile (Python overhead below, cache above)
-SELECTION_FILTER_BATCH = 256  # Gabor filters scored at once during selection
 LINEAR_TILE_VOXELS = 131_072  # voxels per tile of a linear decision (fewer Python steps; its buffers a few MB)
 LINEAR_CHUNK_DIVISOR = 4  # a linear-response chunk holds chunk_depth x F / this slices (a few float32 volumes)
 
@@ -159,10 +158,11 @@ class FeatureBank:
 
         A linear decision needs only this, and it never builds the (n, F) features. For
         intensities, feature ``j`` is the voxel at offset ``OFFSETS_ZYX[j]``, so ``features @ w``
-        is one 5³ correlation of the volume with ``w`` (125 multiply-adds per voxel). For fft and
-        gabor, each magnitude is computed once per tile by the separable passes and accumulated,
-        weighted, in place. Tiles stay in cache and run on CPU threads. Equal to
-        ``compute_chunk(...) @ w`` within float32 rounding (tests/test_features_bank.py).
+        is one 5³ correlation of the volume with ``w``: on the CPU through the FFT
+        (``FFTCorrelator``: one forward transform per chunk shared by the vectors), on a GPU as 125
+        multiply-adds per voxel. For fft and gabor, each magnitude is computed once per tile by the
+        separable passes and accumulated, weighted, in place. Tiles stay in cache and run on CPU
+        threads. Equal to ``compute_chunk(...) @ w`` within float32 rounding (tests/test_workflows.py).
         """
         _check_shape(volume)
         start, stop = check_z_range(z_range, volume.shape[0], name="z_range")
@@ -171,15 +171,24 @@ class FeatureBank:
             raise UnpickInputError(f"weights: expected vectors of {self.n_features} values, one per feature")
         stacked = np.stack(kernels)
         # no (n, F) chunk is materialised, so a chunk can hold as many voxels as the features of several slices
-        step = max(1, self.chunk_depth(volume.shape) * self.n_features // LINEAR_CHUNK_DIVISOR)
+        step = max(1, min(stop - start, self.chunk_depth(volume.shape) * self.n_features // LINEAR_CHUNK_DIVISOR))
+        fft = None
+        if self._spec is None and backend.name == "cpu":
+            padded_shape = (step + 2 * HALO, volume.shape[1] + 2 * HALO, volume.shape[2] + 2 * HALO)
+            fft = FFTCorrelator(padded_shape, stacked, workers=n_threads or available_threads())
         for z0 in range(start, stop, step):
             z1 = min(z0 + step, stop)
-            yield z0, z1, self._linear_chunk(volume, z0, z1, stacked, backend=backend, n_threads=n_threads)
+            if fft is not None:
+                responses = fft.correlate(self._padded_slab(volume, z0, z1, backend=backend))
+                yield z0, z1, [response.reshape(-1) for response in responses]
+            else:
+                yield z0, z1, self._linear_chunk(volume, z0, z1, stacked, backend=backend, n_threads=n_threads)
 
     def _linear_chunk(
         self, volume: Any, z0: int, z1: int, weights: np.ndarray, *, backend: Backend, n_threads: int | None
     ) -> list[Any]:
-        """``features @ w`` for each row ``w`` of ``weights`` in slices ``[z0, z1)``, tile by tile."""
+        """``features @ w`` for each row ``w`` of ``weights`` in slices ``[z0, z1)``, tile by tile
+        (the magnitude modes, and intensities on a GPU)."""
         xp = backend.xp
         padded = self._padded_slab(volume, z0, z1, backend=backend)
         depth, height, width = z1 - z0, volume.shape[1], volume.shape[2]
@@ -253,12 +262,12 @@ class FeatureBank:
         _check_shape(volume)
         idx = check_interior(idx_zyx, volume.shape)
         out = np.empty((len(idx), self.n_features), dtype=np.float32)
-        kernels = None if self._spec is None else _real_imag(self._spec)
+        kernels = None if self._spec is None else self._spec.real_imag()
         for rows, neighbourhoods in iter_neighbourhoods(volume, idx):
             if kernels is None:
                 out[rows] = neighbourhoods
             else:
-                _magnitudes(neighbourhoods, kernels, out=out[rows])
+                neighbourhood_magnitudes(neighbourhoods, kernels, out=out[rows])
         return out
 
 
@@ -313,65 +322,8 @@ def build_feature_bank(
     if config.mode == "fft":
         spec, names = fft_spec(config.fft_dc_scale)
         return FeatureBank(config, spec=spec, names=names)
-    full, full_names = gabor_spec(config.gabor_frequencies_per_axis, sigma=config.gabor_sigma, signed=config.gabor_signed)
-    sample = sample_interior_voxels(volume_pre.shape, config.gabor_selection_voxels, rng=as_rng(rng), z_range=fit_z_range)
-    neighbourhoods = np.concatenate([block for _, block in iter_neighbourhoods(volume_pre, sample)])
-    stds = _response_std(neighbourhoods, full)
-    top = np.argsort(-stds, kind="stable")[: config.n_gabor_features]
-    top_responses = _magnitudes(neighbourhoods, _real_imag(full.subset(top)))
-    keep = top[_distinct_columns(top_responses, max_correlation=config.gabor_max_correlation)]
-    selected = tuple(
-        {"name": full_names[j], "frequency_zyx": [float(v) for v in full.frequencies_zyx[j]], "response_std": float(stds[j])}
-        for j in keep
-    )
-    logger.info(
-        "gabor: kept %d of %d filters by response std on %d voxels, %d of the top %d dropped as near-duplicates "
-        "(|response| correlation > %g) (%s ... %s)",
-        len(keep), full.n_features, len(sample), len(top) - len(keep), len(top), config.gabor_max_correlation,
-        selected[0]["name"], selected[-1]["name"],
-    )
-    return FeatureBank(config, spec=full.subset(keep), names=[full_names[j] for j in keep], selected=selected)
-
-
-def _response_std(neighbourhoods: np.ndarray, spec: MagnitudeSpec) -> np.ndarray:
-    """Standard deviation over the sampled (n, 125) neighbourhoods of each filter's |response|
-    (float64, per filter)."""
-    stds = np.empty(spec.n_features)
-
-    def score(start: int) -> None:  # batches of filters side by side on threads
-        cols = np.arange(start, min(start + SELECTION_FILTER_BATCH, spec.n_features))
-        stds[cols] = _magnitudes(neighbourhoods, _real_imag(spec.subset(cols))).std(axis=0, dtype=np.float64)
-
-    thread_map(score, range(0, spec.n_features, SELECTION_FILTER_BATCH))
-    return stds
-
-
-def _distinct_columns(responses: np.ndarray, *, max_correlation: float) -> np.ndarray:
-    """Indices of the columns of ``responses`` (n, K) kept in order, each dropped whose Pearson
-    correlation with a column kept before it exceeds ``max_correlation`` in magnitude; the first is
-    always kept."""
-    centred = responses.astype(np.float64) - responses.mean(axis=0, dtype=np.float64)
-    norms = np.linalg.norm(centred, axis=0)
-    unit = centred / np.where(norms > 0, norms, 1.0)
-    correlation = unit.T @ unit
-    kept: list[int] = []
-    for column in range(responses.shape[1]):
-        if not kept or np.max(np.abs(correlation[column, kept])) <= max_correlation:
-            kept.append(column)
-    return np.asarray(kept, dtype=np.intp)
-
-
-def _real_imag(spec: MagnitudeSpec) -> np.ndarray:
-    """(125, 2F) float32: the real parts of the kernels, then their imaginary parts."""
-    kernels = spec.kernels()
-    return np.concatenate([kernels.real, kernels.imag], axis=1).astype(np.float32)
-
-
-def _magnitudes(neighbourhoods: np.ndarray, real_imag: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """|neighbourhoods @ kernels| with a real float32 product (4x fewer flops than complex)."""
-    product = neighbourhoods @ real_imag
-    n = real_imag.shape[1] // 2
-    return np.hypot(product[:, :n], product[:, n:], out=out)
+    spec, names, selected = select_gabor_filters(volume_pre, config, rng=as_rng(rng), fit_z_range=fit_z_range)
+    return FeatureBank(config, spec=spec, names=names, selected=selected)
 
 
 def kernel_matrix(config_or_bank: FeatureConfig | FeatureBank) -> np.ndarray:

@@ -63,6 +63,19 @@ class MagnitudeSpec:
         env = np.prod(self.envelope[OFFSETS_ZYX + HALO], axis=1)  # (125,)
         return env[:, None] * np.exp(phase) * self.scale[None, :]
 
+    def real_imag(self) -> np.ndarray:
+        """(125, 2F) float32: the real parts of :meth:`kernels`, then their imaginary parts."""
+        kernels = self.kernels()
+        return np.concatenate([kernels.real, kernels.imag], axis=1).astype(np.float32)
+
+
+def neighbourhood_magnitudes(neighbourhoods: np.ndarray, real_imag: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The magnitude features of (n, 125) neighbourhoods: |neighbourhoods @ kernels| from
+    ``MagnitudeSpec.real_imag`` with a real float32 product (4x fewer flops than complex)."""
+    product = neighbourhoods @ real_imag
+    n = real_imag.shape[1] // 2
+    return np.hypot(product[:, :n], product[:, n:], out=out)
+
 
 def canonical_frequency_triples(nonnegative: np.ndarray, *, signed: bool) -> np.ndarray:
     """One representative (fz, fy, fx) of each magnitude-distinct frequency triple.
