@@ -133,10 +133,10 @@ def test_an_implausible_number_of_beads_is_a_warning(caplog, monkeypatch):
     """Over a hundred components above a step in density are more likely dense particles than
     fiducials: the exclusion still follows the rule, but the log says it is doubtful and how to
     keep them."""
-    import unpick.workflows._runner as runner
+    import unpick.workflows._contaminants as contaminants
 
     centres = np.random.default_rng(4).uniform(4, 36, size=(150, 3))
-    monkeypatch.setattr(runner, "find_fiducials", lambda volume, rng, blurred: Fiducials(centres, np.full(150, 1.5)))
+    monkeypatch.setattr(contaminants, "find_fiducials", lambda volume, rng, blurred: Fiducials(centres, np.full(150, 1.5)))
     volume = np.random.default_rng(4).normal(size=(40, 160, 160)).astype(np.float32)
     with caplog.at_level("WARNING"):
         pick_tomogram(volume, voxel_size_angstrom=10.0, config=PickConfig().with_particle_radius(30.0))

@@ -15,7 +15,6 @@ import pandas as pd
 
 from .. import __version__
 from .._shared import (
-    UnpickInputError,
     check_positive,
     check_volume,
     check_z_range,
@@ -25,21 +24,11 @@ from .._shared import (
     spill_to_disk,
 )
 from ..cluster import N_LEVELS
-from ..features import (
-    FIDUCIAL_BLUR,
-    PLAUSIBLE_FIDUCIALS,
-    Fiducials,
-    blur_tomogram,
-    exclude_fiducials,
-    exclude_membranes,
-    find_fiducials,
-    find_membranes,
-    find_specimen_slab,
-    rescale_robustly,
-)
+from ..features import blur_tomogram, exclude_fiducials, exclude_membranes, rescale_robustly
 from ..instances import check_particle_fits, choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
+from ._contaminants import find_beads, find_slab, start_membranes
 from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_selection
 from ._segment import Segmentation, segment_mode
 
@@ -107,14 +96,7 @@ def pick_tomogram(
     start = time.perf_counter()
     blurred = blur_tomogram(volume, config=config.preprocess, backend=backend)
     timings["preprocess"] = time.perf_counter() - start
-    fiducials = None
-    if config.exclude_fiducials:
-        start = time.perf_counter()
-        # preprocessing's blur at the default sigma is the fiducial finder's, bit for bit: read, not redone
-        shared = backend.name == "cpu" and config.preprocess.blur_sigma == FIDUCIAL_BLUR
-        fiducials = find_fiducials(volume, rng=config.seed, blurred=blurred if shared else None)
-        timings["fiducials"] = time.perf_counter() - start
-        _log_fiducials(fiducials)
+    fiducials = find_beads(volume, blurred, config, backend, timings) if config.exclude_fiducials else None
     start = time.perf_counter()
     pre = rescale_robustly(blurred, config=config.preprocess, backend=backend, rng=config.seed)
     del blurred
@@ -123,39 +105,13 @@ def pick_tomogram(
     slab = None
     radius = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
     if config.exclude_empty_slabs and radius is not None:
-        start = time.perf_counter()
-        slab = find_specimen_slab(volume, radius_voxels=radius)
-        timings["specimen_slab"] = time.perf_counter() - start
-        if slab.z_range != (0, volume.shape[0]):
-            if config.fit_z_range is None:
-                fit_z_range = slab.z_range
-            pick_z_range = (max(pick_z_range[0], slab.z_range[0]), min(pick_z_range[1], slab.z_range[1]))
-            logger.info(
-                "specimen slab z %d-%d of %d: the slabs above and below are empty (little low-pass structure); "
-                "fitting and picking inside it (--keep-empty-slabs picks everywhere)",
-                *slab.z_range,
-                volume.shape[0],
-            )
-            if pick_z_range[0] >= pick_z_range[1]:
-                raise UnpickInputError(
-                    f"pick z-slab: the requested slab {list(config.pick_z_range)} lies outside the specimen "
-                    f"slab {list(slab.z_range)}; choose another --pick-z-slab or give --keep-empty-slabs"
-                )
+        slab, fit_z_range, pick_z_range = find_slab(volume, radius, config, fit_z_range, pick_z_range, timings)
+    # needed only to clear the masks: found in the background while the first feature mode is fitted
     membranes = None
-    if config.exclude_membranes and radius is not None:
-        start = time.perf_counter()
-        membranes = find_membranes(volume, radius_voxels=radius)
-        timings["membranes"] = time.perf_counter() - start
-        logger.info(
-            "membranes: %.1f %% of voxels are sheet-like (structure-tensor planarity >= %.2f over %.1f voxels); "
-            "cleared from every particle mask (--keep-membranes keeps them)",
-            100 * membranes.voxel_share,
-            membranes.to_record()["planarity_threshold"],
-            membranes.integration_sigma_voxels,
-        )
-
-    # the input is read no more (the features work on `pre`): a memory-mapped file's pages go back
-    release_pages(volume)
+    membranes_found = start_membranes(volume, radius, timings) if (
+        config.exclude_membranes and radius is not None) else None  # fmt: skip
+    if membranes_found is None:
+        release_pages(volume)  # the input is read no more (the features work on `pre`)
     record: dict[str, Any] = {
         "unpick_version": __version__,
         "versions": _versions(),
@@ -170,7 +126,7 @@ def pick_tomogram(
         "pick_z_range": list(pick_z_range),
         "specimen_slab": None if slab is None else slab.to_record(),
         "fiducials": None if fiducials is None else fiducials.to_record(),
-        "membranes": None if membranes is None else membranes.to_record(),
+        "membranes": None,  # when found
         "features": {},
         "segmentations": {},
         "picks": {},
@@ -194,6 +150,10 @@ def pick_tomogram(
             progress=progress,
         )
         release_pages(pre)  # read again by the next feature mode only
+        if membranes_found is not None:  # the first mode's masks need them now
+            membranes, membranes_found = membranes_found.result(), None
+            record["membranes"] = membranes.to_record()
+            release_pages(volume)  # the input is read no more (the features work on `pre`)
         record["features"][mode] = mode_record
         timings[mode] = mode_record["timings_s"]
         for segmentation in segmentations:
@@ -236,24 +196,6 @@ def pick_tomogram(
     if combined:
         _combine(picks, combined, record, config, voxel_size_angstrom, tomogram)
     return PickResult(picks=picks, record=record, segmentations=kept)
-
-
-def _log_fiducials(fiducials: Fiducials) -> None:
-    """Log how many beads were found, with a WARNING when implausibly many."""
-    if len(fiducials) > PLAUSIBLE_FIDUCIALS:
-        logger.warning(
-            "%d gold fiducials found (extreme density, with a step in density below them), more than the %d a "
-            "tomogram plausibly holds: dense particles may pass for gold and be excluded; check fiducials in "
-            "job.json and give --keep-fiducials if they are particles",
-            len(fiducials),
-            PLAUSIBLE_FIDUCIALS,
-        )
-    elif len(fiducials):
-        logger.info(
-            "%d gold fiducials found (extreme density); picks within their exclusion zones are dropped "
-            "(--keep-fiducials keeps them)",
-            len(fiducials),
-        )
 
 
 def _combine(

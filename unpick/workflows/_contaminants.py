@@ -1,0 +1,111 @@
+"""What a picking run excludes before and after segmenting: the empty slabs, gold beads, membranes.
+
+Each finder is timed into the run's ``timings`` and logs what it decided. The membranes are
+needed only to clear the masks, so they are found on a thread of their own while the first
+feature mode fits its clusterers (one core each, by design) and predicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .._shared import Backend, UnpickInputError
+from ..features import (
+    FIDUCIAL_BLUR,
+    PLAUSIBLE_FIDUCIALS,
+    Fiducials,
+    Membranes,
+    SpecimenSlab,
+    find_fiducials,
+    find_membranes,
+    find_specimen_slab,
+)
+from ._config import PickConfig
+
+logger = logging.getLogger(__name__)
+
+
+def find_slab(
+    volume: np.ndarray,
+    radius_voxels: float,
+    config: PickConfig,
+    fit_z_range: tuple[int, int],
+    pick_z_range: tuple[int, int],
+    timings: dict[str, Any],
+) -> tuple[SpecimenSlab, tuple[int, int], tuple[int, int]]:
+    """The specimen slab, and the fit and pick z-ranges narrowed to it (the fit range only when
+    the user gave none); a pick range outside the slab is an error naming both."""
+    start = time.perf_counter()
+    slab = find_specimen_slab(volume, radius_voxels=radius_voxels)
+    timings["specimen_slab"] = time.perf_counter() - start
+    if slab.z_range == (0, volume.shape[0]):
+        return slab, fit_z_range, pick_z_range
+    if config.fit_z_range is None:
+        fit_z_range = slab.z_range
+    pick_z_range = (max(pick_z_range[0], slab.z_range[0]), min(pick_z_range[1], slab.z_range[1]))
+    logger.info(
+        "specimen slab z %d-%d of %d: the slabs above and below are empty (little low-pass structure); "
+        "fitting and picking inside it (--keep-empty-slabs picks everywhere)",
+        *slab.z_range,
+        volume.shape[0],
+    )
+    if pick_z_range[0] >= pick_z_range[1]:
+        raise UnpickInputError(
+            f"pick z-slab: the requested slab {list(config.pick_z_range)} lies outside the specimen "
+            f"slab {list(slab.z_range)}; choose another --pick-z-slab or give --keep-empty-slabs"
+        )
+    return slab, fit_z_range, pick_z_range
+
+
+def find_beads(
+    volume: np.ndarray, blurred: Any, config: PickConfig, backend: Backend, timings: dict[str, Any]
+) -> Fiducials:
+    """The gold fiducials of ``volume``; ``blurred`` is preprocessing's blur (not yet rescaled),
+    read instead of blurring again when it is the finder's (the default sigma, on the CPU)."""
+    start = time.perf_counter()
+    shared = backend.name == "cpu" and config.preprocess.blur_sigma == FIDUCIAL_BLUR
+    fiducials = find_fiducials(volume, rng=config.seed, blurred=blurred if shared else None)
+    timings["fiducials"] = time.perf_counter() - start
+    if len(fiducials) > PLAUSIBLE_FIDUCIALS:
+        logger.warning(
+            "%d gold fiducials found (extreme density, with a step in density below them), more than the %d a "
+            "tomogram plausibly holds: dense particles may pass for gold and be excluded; check fiducials in "
+            "job.json and give --keep-fiducials if they are particles",
+            len(fiducials),
+            PLAUSIBLE_FIDUCIALS,
+        )
+    elif len(fiducials):
+        logger.info(
+            "%d gold fiducials found (extreme density); picks within their exclusion zones are dropped "
+            "(--keep-fiducials keeps them)",
+            len(fiducials),
+        )
+    return fiducials
+
+
+def start_membranes(volume: np.ndarray, radius_voxels: float, timings: dict[str, Any]) -> Future:
+    """``find_membranes`` started on a thread of its own; the caller takes the result (or the
+    error) with ``.result()`` when the first masks need it."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unpick-membranes")
+    found = executor.submit(_find_membranes, volume, radius_voxels, timings)
+    executor.shutdown(wait=False)  # the thread ends with its task
+    return found
+
+
+def _find_membranes(volume: np.ndarray, radius_voxels: float, timings: dict[str, Any]) -> Membranes:
+    start = time.perf_counter()
+    membranes = find_membranes(volume, radius_voxels=radius_voxels)
+    timings["membranes"] = time.perf_counter() - start
+    logger.info(
+        "membranes: %.1f %% of voxels are sheet-like (structure-tensor planarity >= %.2f over %.1f voxels); "
+        "cleared from every particle mask (--keep-membranes keeps them)",
+        100 * membranes.voxel_share,
+        membranes.to_record()["planarity_threshold"],
+        membranes.integration_sigma_voxels,
+    )
+    return membranes
