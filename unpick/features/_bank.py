@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .._shared import (
     CPU,
@@ -211,7 +212,8 @@ class FeatureBank:
             else:
                 accumulate_magnitudes(tile, self._spec, weights, views, xp=xp)
 
-        _run_tiles(fill, tiles, backend=backend, n_threads=n_threads)
+        with threadpool_limits(limits=1, user_api="blas"):  # the tiles' small matrix products: one core each
+            _run_tiles(fill, tiles, backend=backend, n_threads=n_threads)
         return [out.reshape(-1) for out in outs]
 
     def _padded_slab(self, volume: Any, z0: int, z1: int, *, backend: Backend) -> Any:
