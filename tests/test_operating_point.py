@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from unpick._shared import UnpickInputError, picks_zyx
 from unpick.evaluate import score_points
 from unpick.cluster import N_LEVELS, choose_particle_cluster, decision_levels
 from unpick.cluster._levels import nominal_tail_fractions
 from unpick.instances import InstanceConfig, choose_operating_level, extract_instances
-from unpick.instances._operating_point import GIANT_WEIGHT, MIN_PARTICLE_SIZED_SHARE
+from unpick.instances import _nested_components
+from unpick.instances._nested_components import nested_components
+from unpick.instances._operating_point import GIANT_WEIGHT, MIN_PARTICLE_SIZED_SHARE, PERSISTENCE_LEVELS
 from unpick.synthetic import SimulationConfig, simulate_tomogram
 from unpick.workflows import DEFAULT_WORKFLOW, PickConfig, pick_tomogram
 
@@ -87,6 +94,79 @@ def test_sweep_recovers_the_planted_blobs_and_rejects_a_percolating_level():
             purity = n / ordered[i]["n_particle_sized"]
             assert ordered[i]["purity"] == pytest.approx(purity)
             assert ordered[i]["stable_count"] == pytest.approx(n * max(0.0, 1.0 - change) ** 0.5 * purity)
+
+
+def labelled_components(levels, threshold, connectivity):
+    """The reference: (size, peak level) of each component of ``levels >= threshold`` labelled
+    by ``scipy.ndimage.label``, sorted."""
+    labels, n = ndi.label(levels >= threshold, ndi.generate_binary_structure(3, connectivity))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    peaks = ndi.maximum(levels, labels, np.arange(1, n + 1)) if n else []
+    return sorted(zip(sizes.tolist(), [int(p) for p in peaks]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    levels=hnp.arrays(np.uint8, hnp.array_shapes(min_dims=3, max_dims=3, max_side=9), elements=st.integers(0, 12)),
+    thresholds=st.sets(st.integers(1, 13), min_size=1, max_size=6).map(sorted),
+    connectivity=st.sampled_from([1, 2, 3]),
+    join_pairs=st.sampled_from([1, 7, 50, _nested_components.JOIN_PAIRS]),
+    threads=st.sampled_from([1, 2]),
+)
+def test_nested_components_equal_labelling_each_mask(levels, thresholds, connectivity, join_pairs, threads):
+    # runs of a few voxels (join_pairs) join a band piecewise; one thread looks up and joins in turn
+    with (
+        mock.patch.object(_nested_components, "JOIN_PAIRS", join_pairs),
+        mock.patch.object(_nested_components, "available_threads", lambda: threads),
+    ):
+        found = nested_components(levels, thresholds, connectivity)
+    assert len(found) == len(thresholds)
+    for threshold, components in zip(thresholds, found):
+        assert components.sizes.dtype == np.int64 and components.peaks.dtype == np.uint8
+        got = sorted(zip(components.sizes.tolist(), components.peaks.tolist()))
+        assert got == labelled_components(levels, threshold, connectivity), threshold
+
+
+def reference_row(levels, level, tail, limits, connectivity):
+    """The sweep row of ``levels >= level`` as ``choose_operating_level`` computed it by labelling
+    the mask with ``scipy.ndimage.label`` (before ``nested_components``)."""
+    labels, n = ndi.label(levels >= level, ndi.generate_binary_structure(3, connectivity))
+    ids = labels[labels > 0]
+    sizes = np.bincount(ids, minlength=n + 1)[1:]
+    total = max(int(sizes.sum()), 1)
+    sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
+    giant = sizes > limits.max_size_voxels
+    high = np.bincount(ids[levels[labels > 0] >= min(level + PERSISTENCE_LEVELS, 255)], minlength=n + 1)[1:]
+    persistent = sized & (high > 0)
+    return {
+        "level": level,
+        "tail_fraction": tail,
+        "n_components": int(n),
+        "n_particle_sized": int(np.count_nonzero(sized)),
+        "n_persistent": int(np.count_nonzero(persistent)),
+        "purity": float(np.count_nonzero(persistent) / max(int(np.count_nonzero(sized)), 1)),
+        "particle_sized_share": float(sizes[sized].sum() / total),
+        "giant_share": float(sizes[giant].sum() / total),
+        "speck_share": float(sizes[~sized & ~giant].sum() / total),
+    }
+
+
+@pytest.mark.parametrize("connectivity", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sweep_rows_equal_labelling_each_candidate(connectivity, seed):
+    # blobs in smooth noise, 0 outside a z-slab (as outside the pickable region)
+    volume, _ = planted_decision(noise=0.3, seed=seed)
+    quantiser = decision_levels(volume[::2, ::2, ::2].ravel())
+    levels = quantiser.quantise(volume)
+    levels[:6] = 0
+    limits = InstanceConfig(particle_radius_angstrom=50.0).limits(voxel_size_angstrom=10.0)
+    point = choose_operating_level(
+        levels, limits=limits, tail_fractions=quantiser.tail_fractions, connectivity=connectivity
+    )
+    assert len(point.sweep) > 10
+    for row in point.sweep:
+        expected = reference_row(levels, row["level"], row["tail_fraction"], limits, connectivity)
+        assert {k: v for k, v in row.items() if k not in ("count_change", "stable_count")} == expected
 
 
 def test_sweep_without_particle_sized_components_is_doubtful():

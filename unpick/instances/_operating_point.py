@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import threading
 from typing import Any
 
 import numpy as np
-import scipy.ndimage as ndi
 
-from .._shared import UnpickInputError, check_volume, thread_map
+from .._shared import UnpickInputError, check_volume
 from ._config import InstanceLimits
+from ._nested_components import Components, nested_components
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +46,11 @@ FALLBACK_SHARE_FRACTION = 0.5
 #: (benchmarks/README.md, session 8).
 PERSISTENCE_LEVELS = 18
 #: The sweep labels a centred (Y, X) crop, all z, of at most this many voxels. It must be large:
-#: a crop cuts membranes and percolating networks into pieces that pass for particles.
+#: a crop cuts membranes and percolating networks into pieces that pass for particles. The
+#: candidates' components are built together (``nested_components``), in an int32 rank volume of
+#: the crop (up to 128 MB), 13 bytes per voxel of the loosest mask and a run of voxels joined at a
+#: time (``JOIN_PAIRS``): about 300 MB with 6 M voxels in the loosest mask.
 SWEEP_MAX_VOXELS = 32_000_000
-#: Candidates are labelled on at most this many CPU threads at once (each holds an int32 label
-#: volume of the crop, up to 128 MB).
-SWEEP_MAX_THREADS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +100,12 @@ def choose_operating_level(
 ) -> OperatingPoint:
     """Choose the mask level of a decision-level volume from what particles look like.
 
-    Candidate masks ``levels >= k`` (every ``SWEEP_STEP`` levels) are labelled (connected
-    components) on a centred crop, on CPU threads, and for each the particle-sized components (``min_size_voxels``
-    to ``max_size_voxels``) whose peak reaches ``PERSISTENCE_LEVELS`` higher are counted: ``n(k)``.
+    The connected components of the candidate masks ``levels >= k`` (every ``SWEEP_STEP``
+    levels) on a centred crop are built together, from the tightest mask to the loosest, touching
+    only the masks' voxels (``nested_components``: the components ``scipy.ndimage.label`` finds in
+    each mask, without a scan of the crop per candidate), and for each mask the particle-sized
+    components (``min_size_voxels`` to ``max_size_voxels``) whose peak reaches
+    ``PERSISTENCE_LEVELS`` higher are counted: ``n(k)``.
     Among the candidates whose mask lies mostly in such components (a share of at least
     ``MIN_PARTICLE_SIZED_SHARE``), the chosen level maximises the **stable count**
     ``n(k) x sqrt(1 - |n(k - r) - n(k + r)| / n(k)) x purity(k)``, ``r = STABILITY_REACH`` candidates,
@@ -142,17 +144,12 @@ def choose_operating_level(
             "limits: the operating point needs a maximum particle size; give a particle radius (--particle-radius Å)"
         )
     tails = np.asarray(tail_fractions, dtype=np.float64)
-    crop = np.ascontiguousarray(_centred_crop(levels, SWEEP_MAX_VOXELS))  # flat views of it below
-    structure = ndi.generate_binary_structure(3, connectivity)
     lo = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[1], side="left"))
     hi = int(np.searchsorted(-tails, -SWEEP_TAIL_RANGE[0], side="left"))
     lo, hi = max(lo, 1), max(min(hi, len(tails) - 1), 1)
-    buffers = threading.local()  # one label volume per thread, reused by its candidates
-    sweep = thread_map(
-        lambda k: _candidate_row(crop, k, float(tails[k]), limits, structure, buffers),
-        range(lo, hi + 1, SWEEP_STEP),
-        max_threads=SWEEP_MAX_THREADS,
-    )
+    candidates = list(range(lo, hi + 1, SWEEP_STEP))
+    components = nested_components(_centred_crop(levels, SWEEP_MAX_VOXELS), candidates, connectivity)
+    sweep = [_candidate_row(k, float(tails[k]), found, limits) for k, found in zip(candidates, components)]
     _add_stability(sweep)
     admissible = [r for r in sweep if _admissible_share(r) >= MIN_PARTICLE_SIZED_SHARE]
     if admissible:
@@ -206,29 +203,19 @@ def _admissible_share(row: dict[str, Any]) -> float:
     return row["particle_sized_share"] + GIANT_WEIGHT * row["giant_share"]
 
 
-def _candidate_row(
-    crop: np.ndarray, level: int, tail: float, limits: InstanceLimits, structure: np.ndarray, buffers: threading.local
-) -> dict[str, Any]:
-    if getattr(buffers, "labels", None) is None:  # this thread's first candidate
-        buffers.mask, buffers.labels = np.empty(crop.shape, dtype=bool), np.empty(crop.shape, dtype=np.int32)
-    # into arrays reused by the thread's candidates: fresh ones cost as much as the labelling
-    mask, labels = np.greater_equal(crop, level, out=buffers.mask), buffers.labels
-    n = ndi.label(mask, structure=structure, output=labels)
-    # the statistics from the mask's voxels only: a share of the crop (0.4-20 %), not all of it
-    voxels = np.flatnonzero(mask)
-    ids = labels.reshape(-1)[voxels]
-    sizes = np.bincount(ids, minlength=n + 1)[1:]
+def _candidate_row(level: int, tail: float, components: Components, limits: InstanceLimits) -> dict[str, Any]:
+    """The sweep's row of the candidate mask ``levels >= level`` from its components' sizes and
+    peaks: a component is persistent when particle-sized and its peak reaches
+    ``PERSISTENCE_LEVELS`` above ``level``."""
+    sizes = components.sizes
     total = max(int(sizes.sum()), 1)
     sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
     giant = sizes > limits.max_size_voxels
-    # voxels at the higher level, per component: nonzero where the component's peak reaches it
-    peak_level = min(level + PERSISTENCE_LEVELS, np.iinfo(crop.dtype).max)
-    high = np.bincount(ids[crop.reshape(-1)[voxels] >= peak_level], minlength=n + 1)[1:]
-    persistent = sized & (high > 0)
+    persistent = sized & (components.peaks >= min(level + PERSISTENCE_LEVELS, np.iinfo(np.uint8).max))
     return {
         "level": level,
         "tail_fraction": tail,
-        "n_components": int(n),
+        "n_components": int(sizes.size),
         "n_particle_sized": int(np.count_nonzero(sized)),
         "n_persistent": int(np.count_nonzero(persistent)),
         "purity": float(np.count_nonzero(persistent) / max(int(np.count_nonzero(sized)), 1)),
