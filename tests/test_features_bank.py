@@ -130,6 +130,29 @@ def test_chunked_equals_whole_and_threads_do_not_change_results(mode: str, monke
     np.testing.assert_allclose(stacked[rows], bank.at_voxels(volume, idx), rtol=1e-5, atol=1e-5)
 
 
+def test_intensities_decision_through_the_fft_equals_the_direct_sum_over_chunks_and_threads(monkeypatch) -> None:
+    """On the CPU the intensities decision is an FFT correlation of each z-chunk (one forward
+    transform shared by the weight vectors); it equals the features times the weights, chunk
+    seams and the shorter last chunk included, and does not depend on the transform's threads."""
+    from unpick.features import _fft_correlation
+
+    volume = _volume(shape=(23, 30, 17), seed=4)  # odd sizes: transforms padded to fast lengths
+    bank = build_feature_bank(volume, config=FeatureConfig(mode="intensities"))
+    weights = np.random.default_rng(5).normal(size=(2, 125)).astype(np.float32)
+    expected = bank.compute_chunk(volume, 2, 21) @ weights.T
+    monkeypatch.setattr(_fft_correlation, "MIN_FFT_SLICES", 5)
+    monkeypatch.setattr(_fft_correlation, "FFT_SPECTRUM_BYTES", 9 * 34 * 10 * 8)  # 5 slices of a 34x(18/2+1) spectrum
+    for n_threads in (1, 2):
+        chunks = list(bank.linear_responses(volume, list(weights), z_range=(2, 21), n_threads=n_threads))
+        assert [(z0, z1) for z0, z1, _ in chunks] == [(2, 7), (7, 12), (12, 17), (17, 21)]
+        for k in range(2):
+            got = np.concatenate([responses[k] for _, _, responses in chunks])
+            np.testing.assert_allclose(got, expected[:, k], rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    one = [r[0] for _, _, r in bank.linear_responses(volume, [weights[0]], z_range=(2, 21), n_threads=1)]
+    two = [r[0] for _, _, r in bank.linear_responses(volume, [weights[0]], z_range=(2, 21), n_threads=2)]
+    np.testing.assert_array_equal(np.concatenate(one), np.concatenate(two))
+
+
 def test_chunk_depth_follows_chunk_megabytes() -> None:
     volume = _volume()
     bank = build_feature_bank(volume, config=FeatureConfig(mode="fft", chunk_megabytes=1.0))

@@ -8,7 +8,7 @@ or, at chosen voxels, as explicit neighbourhoods times :func:`kernel_matrix`
 
 from ._bank import FeatureBank, build_feature_bank, kernel_matrix
 from ._fiducials import FIDUCIAL_BLUR, PLAUSIBLE_FIDUCIALS, Fiducials, exclude_fiducials, find_fiducials
-from ._membranes import Membranes, exclude_membranes, find_membranes
+from ._membranes import Membranes, bin_for_membranes, exclude_membranes, find_membranes, membranes_in_binned
 from ._config import MODES, FeatureConfig, PreprocessConfig, gabor_bank_size
 from ._preprocess import blur_tomogram, preprocess, rescale_robustly
 from ._sampling import sample_interior_voxels
@@ -24,6 +24,7 @@ __all__ = [
     "Membranes",
     "PreprocessConfig",
     "SpecimenSlab",
+    "bin_for_membranes",
     "blur_tomogram",
     "build_feature_bank",
     "exclude_fiducials",
@@ -33,6 +34,7 @@ __all__ = [
     "find_specimen_slab",
     "gabor_bank_size",
     "kernel_matrix",
+    "membranes_in_binned",
     "preprocess",
     "rescale_robustly",
     "sample_interior_voxels",

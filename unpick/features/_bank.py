@@ -20,7 +20,7 @@ from .._shared import (
     thread_map,
 )
 from ._config import FeatureConfig
-from ._fft_correlation import FFTCorrelator
+from ._fft_correlation import FFTCorrelator, fft_chunk_depth
 from ._gabor_selection import select_gabor_filters
 from ._kernels import HALO, N_VOXELS, OFFSETS_ZYX, MagnitudeSpec, fft_spec, gabor_spec, neighbourhood_magnitudes
 from ._sampling import check_interior, iter_neighbourhoods
@@ -175,6 +175,7 @@ class FeatureBank:
         step = max(1, min(stop - start, self.chunk_depth(volume.shape) * self.n_features // LINEAR_CHUNK_DIVISOR))
         fft = None
         if self._spec is None and backend.name == "cpu":
+            step = min(step, fft_chunk_depth(volume.shape[1:]))
             padded_shape = (step + 2 * HALO, volume.shape[1] + 2 * HALO, volume.shape[2] + 2 * HALO)
             fft = FFTCorrelator(padded_shape, stacked, workers=n_threads or available_threads())
         for z0 in range(start, stop, step):

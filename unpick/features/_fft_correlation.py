@@ -18,6 +18,11 @@ import scipy.fft
 from ._kernels import HALO, OFFSETS_ZYX
 
 _SIDE = 2 * HALO + 1
+#: Bytes of one transform of a chunk (about six such buffers live at once): 20 slices of a
+#: 1000×1000 plane, 78 of a 512×512 one.
+FFT_SPECTRUM_BYTES = 96e6
+#: ... but never fewer slices than this, so the halo costs at most a quarter more transform.
+MIN_FFT_SLICES = 12
 
 
 class FFTCorrelator:
@@ -53,12 +58,25 @@ class FFTCorrelator:
         one per weight vector: ``sum_r w[r] * padded[z + 2 + dz_r, y + 2 + dy_r, x + 2 + dx_r]``."""
         depth, height, width = (n - 2 * HALO for n in padded.shape)
         spectrum = self._forward(np.asarray(padded, dtype=np.float32))
+        product = np.empty_like(spectrum) if len(self._spectra) > 1 else spectrum
         outs = []
         for k, kernel in enumerate(self._spectra):
-            product = spectrum * kernel if k < len(self._spectra) - 1 else np.multiply(spectrum, kernel, out=spectrum)
-            full = scipy.fft.irfftn(product, s=self._shape, workers=self._workers)
-            del product
+            last = k == len(self._spectra) - 1
+            np.multiply(spectrum, kernel, out=spectrum if last else product)
+            # the product is made again for each vector, so the inverse may work in it
+            full = scipy.fft.irfftn(spectrum if last else product, s=self._shape, workers=self._workers, overwrite_x=True)
             # the convolution at n sums padded[n - m] over kernel offsets m in 0..4: valid from n = 4
             outs.append(np.ascontiguousarray(full[2 * HALO : 2 * HALO + depth, 2 * HALO : 2 * HALO + height,
                                                   2 * HALO : 2 * HALO + width]))  # fmt: skip
+            del full
         return outs
+
+
+def fft_chunk_depth(plane_zyx: tuple[int, int]) -> int:
+    """The most z-slices per chunk whose padded transform stays within ``FFT_SPECTRUM_BYTES`` for a
+    (Y, X) plane, and at least ``MIN_FFT_SLICES`` (the 4 halo slices are transformed too): the
+    transform's buffers (the chunk's spectrum, one per weight vector, the product and the
+    inverse) are each about that size."""
+    height, width = (scipy.fft.next_fast_len(int(n) + 2 * HALO, real=True) for n in plane_zyx)
+    per_slice = height * (width // 2 + 1) * np.dtype(np.complex64).itemsize
+    return max(MIN_FFT_SLICES, int(FFT_SPECTRUM_BYTES // per_slice) - 2 * HALO)

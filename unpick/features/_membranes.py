@@ -31,8 +31,7 @@ MEMBRANE_PLANARITY = 0.8
 INTEGRATION_RADII = 0.8
 #: Gradients are taken at this scale, in voxels of the binned volume.
 DERIVATIVE_SIGMA = 0.75
-#: The volume is binned by ``floor(radius / BIN_RADII)`` (1 to MAX_BINNING) first: a sheet at
-#: least a few voxels thick stays a sheet, and the tensor costs 1/b³ of the full-resolution one.
+#: The volume is binned by ``floor(radius / BIN_RADII)`` (1 to MAX_BINNING) first (``bin_for_membranes``).
 BIN_RADII = 3.0
 MAX_BINNING = 4
 CHUNK_SLICES = 32  # binned z-slices per chunk of the tensor computation
@@ -90,11 +89,10 @@ class Membranes:
 def find_membranes(volume: Any, *, radius_voxels: float) -> Membranes:
     """Find the sheet-like voxels of a tomogram (membranes, and any other flat structure).
 
-    The volume is binned (mean of b³ voxels, read z-chunk by z-chunk), its Gaussian gradients
-    (``DERIVATIVE_SIGMA``) form the structure tensor, averaged over ``INTEGRATION_RADII`` particle
-    radii, and a voxel is membrane where the tensor's planarity reaches ``MEMBRANE_PLANARITY`` and
-    its largest eigenvalue the median one. The tensor is computed in z-chunks with a halo, so the
-    memory is the binned volume plus one chunk of tensor fields.
+    The volume is binned (:func:`bin_for_membranes`: mean of b³ voxels, read z-chunk by z-chunk),
+    then :func:`membranes_in_binned` finds the sheets in it. A caller that wants the input's
+    pages back early (a memory-mapped file) can run the two steps itself: only the first reads
+    the tomogram.
 
     Parameters
     ----------
@@ -107,22 +105,44 @@ def find_membranes(volume: Any, *, radius_voxels: float) -> Membranes:
     -------
     Membranes
     """
+    binned, binning = bin_for_membranes(volume, radius_voxels=radius_voxels)
+    return membranes_in_binned(binned, binning=binning, shape_zyx=volume.shape, radius_voxels=radius_voxels)
+
+
+def bin_for_membranes(volume: Any, *, radius_voxels: float) -> tuple[np.ndarray, int]:
+    """The tomogram binned for the membrane finder: ``(mean of each b×b×b cube as float32, b)``,
+    with ``b = floor(radius / BIN_RADII)`` in 1..MAX_BINNING (a sheet a few voxels thick stays a
+    sheet, and the tensor costs 1/b³ of the full-resolution one)."""
     binning = int(min(MAX_BINNING, max(1, math.floor(radius_voxels / BIN_RADII))))
-    binned = _bin(volume, binning)
+    return _bin(volume, binning), binning
+
+
+def membranes_in_binned(
+    binned: np.ndarray, *, binning: int, shape_zyx: tuple[int, ...], radius_voxels: float
+) -> Membranes:
+    """The membranes of a tomogram of ``shape_zyx`` from its binned volume (:func:`bin_for_membranes`).
+
+    Gaussian gradients of the binned volume (``DERIVATIVE_SIGMA``) form the structure tensor,
+    averaged over ``INTEGRATION_RADII`` particle radii, and a voxel is membrane where the tensor's
+    planarity reaches ``MEMBRANE_PLANARITY`` and its largest eigenvalue the median one. The tensor
+    is computed in z-chunks with a halo, so the memory is the binned volume, its largest
+    eigenvalues, one bool per voxel and one chunk of tensor fields per thread.
+    """
     sigma = INTEGRATION_RADII * radius_voxels / binning
     halo = int(math.ceil(4 * sigma + 4 * DERIVATIVE_SIGMA)) + 1
     depth = binned.shape[0]
-    planarity = np.empty(binned.shape, dtype=np.float32)
+    planar = np.empty(binned.shape, dtype=bool)
     energy = np.empty(binned.shape, dtype=np.float32)
 
     def fill(z0: int) -> None:
         z1 = min(depth, z0 + CHUNK_SLICES)
         lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
-        planarity[z0:z1], energy[z0:z1] = _planarity(binned[lo:hi], sigma, core=slice(z0 - lo, z1 - lo))
+        planarity, energy[z0:z1] = _planarity(binned[lo:hi], sigma, core=slice(z0 - lo, z1 - lo))
+        planar[z0:z1] = planarity >= MEMBRANE_PLANARITY
 
     thread_map(fill, range(0, depth, CHUNK_SLICES), max_threads=MAX_THREADS)
-    mask = (planarity >= MEMBRANE_PLANARITY) & (energy >= np.median(energy))
-    return Membranes(mask, binning, tuple(int(n) for n in volume.shape), sigma * binning)
+    mask = planar & (energy >= np.median(energy))
+    return Membranes(mask, binning, tuple(int(n) for n in shape_zyx), sigma * binning)
 
 
 def exclude_membranes(levels: np.ndarray, membranes: Membranes) -> int:

@@ -1,8 +1,10 @@
 """What a picking run excludes before and after segmenting: the empty slabs, gold beads, membranes.
 
 Each finder is timed into the run's ``timings`` and logs what it decided. The membranes are
-needed only to clear the masks, so they are found on a thread of their own while the first
-feature mode fits its clusterers (one core each, by design) and predicts.
+needed only to clear the masks: the tomogram is binned for them at once (after which it is read
+no more, and a memory-mapped file's pages can go back), and they are found in the binned volume
+on a thread of their own while the first feature mode fits its clusterers (one core each, by
+design) and predicts.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from ..features import (
     Fiducials,
     Membranes,
     SpecimenSlab,
+    bin_for_membranes,
     find_fiducials,
-    find_membranes,
     find_specimen_slab,
+    membranes_in_binned,
 )
 from ._config import PickConfig
 
@@ -89,18 +92,24 @@ def find_beads(
 
 
 def start_membranes(volume: np.ndarray, radius_voxels: float, timings: dict[str, Any]) -> Future:
-    """``find_membranes`` started on a thread of its own; the caller takes the result (or the
-    error) with ``.result()`` when the first masks need it."""
+    """Bin ``volume`` for the membrane finder here (the last read of the tomogram), then find the
+    membranes in the binned volume on a thread of their own; the caller takes the result (or
+    the error) with ``.result()`` when the first masks need it."""
+    start = time.perf_counter()
+    binned, binning = bin_for_membranes(volume, radius_voxels=radius_voxels)
+    timings["membranes"] = time.perf_counter() - start
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unpick-membranes")
-    found = executor.submit(_find_membranes, volume, radius_voxels, timings)
+    found = executor.submit(_find_membranes, binned, binning, volume.shape, radius_voxels, timings)
     executor.shutdown(wait=False)  # the thread ends with its task
     return found
 
 
-def _find_membranes(volume: np.ndarray, radius_voxels: float, timings: dict[str, Any]) -> Membranes:
+def _find_membranes(
+    binned: np.ndarray, binning: int, shape_zyx: tuple[int, ...], radius_voxels: float, timings: dict[str, Any]
+) -> Membranes:
     start = time.perf_counter()
-    membranes = find_membranes(volume, radius_voxels=radius_voxels)
-    timings["membranes"] = time.perf_counter() - start
+    membranes = membranes_in_binned(binned, binning=binning, shape_zyx=shape_zyx, radius_voxels=radius_voxels)
+    timings["membranes"] += time.perf_counter() - start
     logger.info(
         "membranes: %.1f %% of voxels are sheet-like (structure-tensor planarity >= %.2f over %.1f voxels); "
         "cleared from every particle mask (--keep-membranes keeps them)",

@@ -110,8 +110,7 @@ def pick_tomogram(
     membranes = None
     membranes_found = start_membranes(volume, radius, timings) if (
         config.exclude_membranes and radius is not None) else None  # fmt: skip
-    if membranes_found is None:
-        release_pages(volume)  # the input is read no more (the features work on `pre`)
+    release_pages(volume)  # the input is read no more (the features work on `pre`)
     record: dict[str, Any] = {
         "unpick_version": __version__,
         "versions": _versions(),
@@ -153,7 +152,6 @@ def pick_tomogram(
         if membranes_found is not None:  # the first mode's masks need them now
             membranes, membranes_found = membranes_found.result(), None
             record["membranes"] = membranes.to_record()
-            release_pages(volume)  # the input is read no more (the features work on `pre`)
         record["features"][mode] = mode_record
         timings[mode] = mode_record["timings_s"]
         for segmentation in segmentations:
