@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 
 from .._shared import UnpickInputError, as_rng
 from ._config import ClusterConfig
 from ._model import FittedClusterer, decision_block, params_from_estimator
 from ._rule import choose_particle_cluster
+from ._tied_mixture import TiedGaussianMixture
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def _fit_estimator(standardised: np.ndarray, config: ClusterConfig, seed: int) -
             n_clusters=2, n_init=config.n_init, max_iter=config.max_iter, random_state=seed, copy_x=False
         )
     else:
-        estimator = GaussianMixture(
+        estimator = TiedGaussianMixture(
             n_components=2,
             covariance_type=config.covariance_type,
             max_iter=config.max_iter,

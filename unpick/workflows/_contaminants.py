@@ -10,6 +10,9 @@ design) and predicts.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -31,6 +34,9 @@ from ..features import (
 from ._config import PickConfig
 
 logger = logging.getLogger(__name__)
+
+#: Niceness of the background membrane thread (0 normal, 19 lowest): it takes idle cores only.
+BACKGROUND_NICENESS = 15
 
 
 def find_slab(
@@ -107,6 +113,7 @@ def start_membranes(volume: np.ndarray, radius_voxels: float, timings: dict[str,
 def _find_membranes(
     binned: np.ndarray, binning: int, shape_zyx: tuple[int, ...], radius_voxels: float, timings: dict[str, Any]
 ) -> Membranes:
+    _lower_thread_priority()
     start = time.perf_counter()
     membranes = membranes_in_binned(binned, binning=binning, shape_zyx=shape_zyx, radius_voxels=radius_voxels)
     timings["membranes"] += time.perf_counter() - start
@@ -118,3 +125,16 @@ def _find_membranes(
         membranes.integration_sigma_voxels,
     )
     return membranes
+
+
+def _lower_thread_priority() -> None:
+    """Give this thread (and the threads it starts) ``BACKGROUND_NICENESS`` on Linux, where
+    niceness is per thread: the background work then takes the cores the picking leaves idle
+    (its clusterer fits run on one core each) instead of slowing it down. Elsewhere, or when
+    not permitted, it runs at the normal priority."""
+    if not sys.platform.startswith("linux"):  # elsewhere a thread id is not a process id
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+    except OSError:
+        logger.debug("membranes: could not lower the background thread's priority")
