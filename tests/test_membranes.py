@@ -37,6 +37,28 @@ def test_without_a_membrane_almost_nothing_is_cleared_from_particles():
     assert found[sim.particle_mask].mean() < 0.03
 
 
+def test_binned_in_two_steps_with_bounded_chunk_memory_finds_the_same_membranes(monkeypatch):
+    """The picking run bins the tomogram itself (its last read of the input) and finds the
+    membranes in the binned volume on a background thread, whose chunks are bounded in memory:
+    one thread or two, and small chunks, give the mask ``find_membranes`` gives."""
+    import unpick.features._membranes as membranes_module
+    from unpick.features import bin_for_membranes, membranes_in_binned
+
+    sim = simulate_tomogram(SimulationConfig(shape_zyx=(48, 128, 128), n_particles=30, n_fiducials=0, seed=2))
+    whole = find_membranes(sim.volume, radius_voxels=6.0)
+    binned, binning = bin_for_membranes(sim.volume, radius_voxels=6.0)
+    assert binning == 2 and binned.shape == (24, 64, 64)
+    monkeypatch.setattr(membranes_module, "CHUNK_SLICES", 5)  # five chunks, each with its halo
+    threads = []
+    monkeypatch.setattr(membranes_module, "thread_map", lambda f, items, max_threads: (
+        threads.append(max_threads), [f(i) for i in items]))  # fmt: skip
+    for chunk_bytes in (1.0, 1e12):  # one chunk at a time (less than one fits), or two
+        found = membranes_in_binned(binned, binning=binning, shape_zyx=sim.volume.shape, radius_voxels=6.0,
+                                    chunk_bytes=chunk_bytes)  # fmt: skip
+        np.testing.assert_array_equal(found.binned_mask, whole.binned_mask)
+    assert threads == [1, 2]
+
+
 def test_closed_form_eigenvalues_match_numpy():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(500, 3, 3))

@@ -36,6 +36,7 @@ BIN_RADII = 3.0
 MAX_BINNING = 4
 CHUNK_SLICES = 32  # binned z-slices per chunk of the tensor computation
 MAX_THREADS = 2  # chunks computed at once on threads (each holds about ten float32 fields of its slab)
+_FIELDS_PER_CHUNK = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,12 @@ def bin_for_membranes(volume: Any, *, radius_voxels: float) -> tuple[np.ndarray,
 
 
 def membranes_in_binned(
-    binned: np.ndarray, *, binning: int, shape_zyx: tuple[int, ...], radius_voxels: float
+    binned: np.ndarray,
+    *,
+    binning: int,
+    shape_zyx: tuple[int, ...],
+    radius_voxels: float,
+    chunk_bytes: float | None = None,
 ) -> Membranes:
     """The membranes of a tomogram of ``shape_zyx`` from its binned volume (:func:`bin_for_membranes`).
 
@@ -126,7 +132,9 @@ def membranes_in_binned(
     averaged over ``INTEGRATION_RADII`` particle radii, and a voxel is membrane where the tensor's
     planarity reaches ``MEMBRANE_PLANARITY`` and its largest eigenvalue the median one. The tensor
     is computed in z-chunks with a halo, so the memory is the binned volume, its largest
-    eigenvalues, one bool per voxel and one chunk of tensor fields per thread.
+    eigenvalues, one bool per voxel and one chunk of tensor fields per thread: up to
+    ``MAX_THREADS`` threads, fewer where their chunks (about ten float32 fields of a slab with its
+    halo each) would hold more than ``chunk_bytes`` together (None: no bound; one chunk always).
     """
     sigma = INTEGRATION_RADII * radius_voxels / binning
     halo = int(math.ceil(4 * sigma + 4 * DERIVATIVE_SIGMA)) + 1
@@ -140,7 +148,11 @@ def membranes_in_binned(
         planarity, energy[z0:z1] = _planarity(binned[lo:hi], sigma, core=slice(z0 - lo, z1 - lo))
         planar[z0:z1] = planarity >= MEMBRANE_PLANARITY
 
-    thread_map(fill, range(0, depth, CHUNK_SLICES), max_threads=MAX_THREADS)
+    threads = MAX_THREADS
+    if chunk_bytes is not None:
+        per_chunk = _FIELDS_PER_CHUNK * (CHUNK_SLICES + 2 * halo) * binned.shape[1] * binned.shape[2] * 4
+        threads = max(1, min(MAX_THREADS, int(chunk_bytes // per_chunk)))
+    thread_map(fill, range(0, depth, CHUNK_SLICES), max_threads=threads)
     mask = planar & (energy >= np.median(energy))
     return Membranes(mask, binning, tuple(int(n) for n in shape_zyx), sigma * binning)
 

@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: Niceness of the background membrane thread (0 normal, 19 lowest): it takes idle cores only.
 BACKGROUND_NICENESS = 15
+#: Its tensor chunks hold at most this much memory at once (two threads at 512×512, one at
+#: 1000×1000, where two added 0.7 GB to the peak of the first feature mode they run beside).
+BACKGROUND_CHUNK_BYTES = 400e6
 
 
 def find_slab(
@@ -115,7 +118,9 @@ def _find_membranes(
 ) -> Membranes:
     _lower_thread_priority()
     start = time.perf_counter()
-    membranes = membranes_in_binned(binned, binning=binning, shape_zyx=shape_zyx, radius_voxels=radius_voxels)
+    membranes = membranes_in_binned(
+        binned, binning=binning, shape_zyx=shape_zyx, radius_voxels=radius_voxels, chunk_bytes=BACKGROUND_CHUNK_BYTES
+    )
     timings["membranes"] += time.perf_counter() - start
     logger.info(
         "membranes: %.1f %% of voxels are sheet-like (structure-tensor planarity >= %.2f over %.1f voxels); "
