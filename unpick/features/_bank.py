@@ -24,11 +24,23 @@ from ._fft_correlation import FFTCorrelator, fft_chunk_depth
 from ._gabor_selection import select_gabor_filters
 from ._kernels import HALO, N_VOXELS, OFFSETS_ZYX, MagnitudeSpec, fft_spec, gabor_spec, neighbourhood_magnitudes
 from ._sampling import check_interior, iter_neighbourhoods
-from ._separable import accumulate_magnitudes, correlate_intensities, fill_intensities, fill_magnitudes
+from ._separable import (
+    accumulate_magnitudes,
+    correlate_intensities,
+    fill_intensities,
+    fill_magnitudes,
+    max_z_frequencies,
+)
 
 CPU_TILE_BYTES = 4_000_000  # features per CPU tile: the tile and its intermediates stay in cache
 CPU_TILE_VOXELS = (4_096, 65_536)  # bounds on voxels per tile (Python overhead below, cache above)
-LINEAR_TILE_VOXELS = 131_072  # voxels per tile of a linear decision (fewer Python steps; its buffers a few MB)
+#: Voxels per tile of a linear decision (fewer Python steps and halo voxels; its buffers a few MB),
+#: twice as many where no (x, y) frequency pair has more than LINEAR_FEW_Z frequencies along z
+#: (Gabor banks after selection): the z pass's products then stay small, and the larger tiles ran
+#: 13-20 % faster (polnet tomo_01, the speed benchmark's volume) where the fft bank (5 per pair)
+#: ran 10 % slower (benchmarks/README.md, session 10).
+LINEAR_TILE_VOXELS = 131_072
+LINEAR_FEW_Z = 3
 LINEAR_CHUNK_DIVISOR = 4  # a linear-response chunk holds chunk_depth x F / this slices (a few float32 volumes)
 
 
@@ -196,7 +208,9 @@ class FeatureBank:
         depth, height, width = z1 - z0, volume.shape[1], volume.shape[2]
         outs = [xp.zeros((depth, height, width), dtype=xp.float32) for _ in weights]
         if backend.name == "cpu":
-            side = max(1, math.isqrt(LINEAR_TILE_VOXELS // width))  # a tile of side x side x width voxels
+            few_z = self._spec is not None and max_z_frequencies(self._spec) <= LINEAR_FEW_Z
+            voxels = LINEAR_TILE_VOXELS * (2 if few_z else 1)
+            side = max(1, math.isqrt(voxels // width))  # a tile of side x side x width voxels
             tiles = [
                 (za, min(za + side, depth), ya, min(ya + side, height))
                 for za in range(0, depth, side)

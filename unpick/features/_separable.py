@@ -135,6 +135,11 @@ def _frequency_plan(spec: MagnitudeSpec) -> dict[float, dict[float, dict[float, 
     return plan
 
 
+def max_z_frequencies(spec: MagnitudeSpec) -> int:
+    """The most z frequencies any (x, y) frequency pair of ``spec`` has: the rows of its z pass."""
+    return max((len(by_z) for by_y in _frequency_plan(spec).values() for by_z in by_y.values()), default=0)
+
+
 def iter_magnitude_responses(tile: Any, spec: MagnitudeSpec, *, xp: ModuleType) -> Iterator[tuple[list[int], Any]]:
     """Yield, for each distinct frequency triple of ``spec``, the feature columns it defines and the
     magnitude of its response on every voxel of a padded tile.
@@ -255,9 +260,8 @@ def _z_pass_weighted(
         parts[:, 0], parts[:, 1] = real.reshape(-1, plane), imag.reshape(-1, plane)
         rows = 10
     itemsize = parts.itemsize
-    windows = np.lib.stride_tricks.as_strided(
-        parts, shape=(depth, rows, plane), strides=(rows // 5 * plane * itemsize, plane * itemsize, itemsize), writeable=False
-    )
+    strides = (rows // 5 * plane * itemsize, plane * itemsize, itemsize)  # slice z's window starts at slice z
+    windows = np.lib.stride_tricks.as_strided(parts, shape=(depth, rows, plane), strides=strides, writeable=False)
     responses = np.matmul(product, windows)  # (Zt, 2F, plane): real parts, then imaginary parts
     magnitude, imaginary = responses[:, :n], responses[:, n:]
     np.multiply(magnitude, magnitude, out=magnitude)
