@@ -17,8 +17,8 @@ from unpick.cluster import N_LEVELS, choose_particle_cluster, decision_levels
 from unpick.cluster._levels import nominal_tail_fractions
 from unpick.instances import InstanceConfig, choose_operating_level, extract_instances
 from unpick.instances import _nested_components
-from unpick.instances._nested_components import nested_components
-from unpick.instances._operating_point import GIANT_WEIGHT, MIN_PARTICLE_SIZED_SHARE, PERSISTENCE_LEVELS
+from unpick.instances._nested_components import Components, nested_components
+from unpick.instances._operating_point import GIANT_WEIGHT, MIN_PARTICLE_SIZED_SHARE, _candidate_row
 from unpick.synthetic import SimulationConfig, simulate_tomogram
 from unpick.workflows import DEFAULT_WORKFLOW, PickConfig, pick_tomogram
 
@@ -128,27 +128,14 @@ def test_nested_components_equal_labelling_each_mask(levels, thresholds, connect
 
 
 def reference_row(levels, level, tail, limits, connectivity):
-    """The sweep row of ``levels >= level`` as ``choose_operating_level`` computed it by labelling
-    the mask with ``scipy.ndimage.label`` (before ``nested_components``)."""
+    """The sweep row of ``levels >= level`` from the components ``scipy.ndimage.label`` finds in the
+    mask (as ``choose_operating_level`` labelled each candidate before ``nested_components``)."""
     labels, n = ndi.label(levels >= level, ndi.generate_binary_structure(3, connectivity))
     ids = labels[labels > 0]
-    sizes = np.bincount(ids, minlength=n + 1)[1:]
-    total = max(int(sizes.sum()), 1)
-    sized = (sizes >= limits.min_size_voxels) & (sizes <= limits.max_size_voxels)
-    giant = sizes > limits.max_size_voxels
-    high = np.bincount(ids[levels[labels > 0] >= min(level + PERSISTENCE_LEVELS, 255)], minlength=n + 1)[1:]
-    persistent = sized & (high > 0)
-    return {
-        "level": level,
-        "tail_fraction": tail,
-        "n_components": int(n),
-        "n_particle_sized": int(np.count_nonzero(sized)),
-        "n_persistent": int(np.count_nonzero(persistent)),
-        "purity": float(np.count_nonzero(persistent) / max(int(np.count_nonzero(sized)), 1)),
-        "particle_sized_share": float(sizes[sized].sum() / total),
-        "giant_share": float(sizes[giant].sum() / total),
-        "speck_share": float(sizes[~sized & ~giant].sum() / total),
-    }
+    peaks = np.zeros(n + 1, np.uint8)
+    np.maximum.at(peaks, ids, levels[labels > 0])
+    components = Components(np.bincount(ids, minlength=n + 1)[1:], peaks[1:])
+    return _candidate_row(level, tail, components, limits)
 
 
 @pytest.mark.parametrize("connectivity", [1, 3])
