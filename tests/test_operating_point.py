@@ -240,3 +240,19 @@ def test_default_workflow_never_collapses_over_seeds(bright):
         found.append(score_points(picks_zyx(picks[DEFAULT_WORKFLOW]), truth, radius_voxels=10.0)["recall"])
     # before: 1 pick (the 99 % majority called particle) for seeds 7, 9 and 10
     assert min(found) >= 0.8, found
+
+
+@pytest.mark.parametrize(
+    "volume, thresholds, connectivity, message",
+    [
+        (np.zeros((4, 4, 4), np.float32), [1], 1, "3-D uint8 level volume"),
+        (np.zeros((4, 4), np.uint8), [1], 1, "3-D uint8 level volume"),
+        (np.zeros((4, 4, 4), np.uint8), [0, 5], 1, "increasing levels from 1 to 255"),
+        (np.zeros((4, 4, 4), np.uint8), [5, 5], 1, "increasing levels from 1 to 255"),
+        (np.zeros((4, 4, 4), np.uint8), [9, 3], 1, "increasing levels from 1 to 255"),
+        (np.zeros((4, 4, 4), np.uint8), [3], 4, "connectivity: expected 1, 2 or 3"),
+    ],
+)
+def test_nested_components_refuses_input_it_would_get_wrong(volume, thresholds, connectivity, message):
+    with pytest.raises(UnpickInputError, match=message):
+        nested_components(volume, thresholds, connectivity)

@@ -23,7 +23,7 @@ import scipy.ndimage as ndi
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components
 
-from .._shared import available_threads
+from .._shared import UnpickInputError, available_threads
 
 #: Voxels join in runs of ranks of at most this many (voxel, neighbour offset) pairs (666 667
 #: voxels with face neighbours): about 13 bytes a pair to look the neighbours up (int64 indices,
@@ -63,9 +63,10 @@ def nested_components(volume: np.ndarray, thresholds: list[int], connectivity: i
     least 1, in the order of ``thresholds``. The cost grows with the voxels of the loosest mask,
     not with the volume times the number of thresholds.
     """
+    _check_input(volume, thresholds, connectivity)
     if not thresholds:
         return []
-    voxels = _rank_voxels(volume, thresholds, connectivity)
+    voxels = _rank_voxels(volume, [int(t) for t in thresholds], connectivity)
     run = max(1, JOIN_PAIRS // voxels.offsets.size)
     bands = [
         [(first, min(first + run, stop)) for first in range(start, stop, run)]
@@ -80,6 +81,19 @@ def nested_components(volume: np.ndarray, thresholds: list[int], connectivity: i
             joined = _join(joined, component, voxels.levels, first, last, *next(lookups))
         found.append(joined)
     return found[::-1]
+
+
+def _check_input(volume: np.ndarray, thresholds: list[int], connectivity: int) -> None:
+    """One clear error for input the ranking would silently get wrong."""
+    if not isinstance(volume, np.ndarray) or volume.ndim != 3 or volume.dtype != np.uint8:
+        raise UnpickInputError("volume: expected a 3-D uint8 level volume (decision levels)")
+    steps = np.diff(np.asarray(thresholds, dtype=np.int64))
+    if any(not 1 <= int(t) <= 255 for t in thresholds) or np.any(steps <= 0):
+        raise UnpickInputError(
+            f"thresholds: expected increasing levels from 1 to 255 (level 0 is outside every mask), got {list(thresholds)}"
+        )
+    if connectivity not in (1, 2, 3):
+        raise UnpickInputError(f"connectivity: expected 1, 2 or 3, got {connectivity!r}")
 
 
 def _rank_voxels(volume: np.ndarray, thresholds: list[int], connectivity: int) -> _RankedVoxels:
