@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._shared import UnpickInputError, as_rng
 from ._config import ClusterConfig
+from ._gram import gram_matrix
 from ._model import FittedClusterer, decision_block, params_from_estimator
 from ._rule import choose_particle_cluster
 from ._tied_mixture import TiedGaussianMixture
@@ -137,11 +138,7 @@ def whitening_matrix(standardised: np.ndarray, *, shrinkage: float) -> np.ndarra
     eigenvector signs are fixed (largest entry positive) so the same sample gives the same matrix.
     """
     n, n_features = standardised.shape
-    covariance = np.zeros((n_features, n_features))
-    for start in range(0, n, _BLOCK_ROWS):
-        block = standardised[start : start + _BLOCK_ROWS].astype(np.float64)
-        covariance += block.T @ block
-    variances, axes = np.linalg.eigh(covariance / n)
+    variances, axes = np.linalg.eigh(gram_matrix(standardised) / n)
     axes *= np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(n_features)])
     return (axes / np.sqrt(np.maximum(variances, 0.0) + shrinkage)).astype(np.float32)
 
