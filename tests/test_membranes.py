@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.ndimage as ndi
 
 from unpick._shared import picks_zyx
 from unpick.features import exclude_membranes, find_membranes
-from unpick.features._blur import blur_core
 from unpick.features._membranes import _largest_eigenvalues
 from unpick.synthetic import SimulationConfig, simulate_tomogram
 from unpick.workflows import PickConfig, pick_tomogram
@@ -111,9 +109,3 @@ def test_exclusion_clears_only_membrane_voxels_and_is_recorded():
     assert record["binning"] == 1 and 0 < record["voxel_share"] < 0.5
     with pytest.raises(ValueError, match="do not match"):
         exclude_membranes(np.zeros((4, 4, 4), np.uint8), membranes)
-
-
-@pytest.mark.parametrize("sigma, core", [(2.8, slice(16, 48)), (1.3, slice(0, 30)), (0.9, slice(40, 64))])
-def test_a_blurred_core_is_the_whole_blur_cut_to_its_core_bit_for_bit(sigma, core):
-    field = np.random.default_rng(2).normal(size=(64, 40, 50)).astype(np.float32)
-    np.testing.assert_array_equal(blur_core(field, sigma, core), ndi.gaussian_filter(field, sigma)[core])

@@ -17,7 +17,6 @@ import math
 from typing import Any
 
 import numpy as np
-import scipy.ndimage as ndi
 
 from .._shared import thread_map
 from ._blur import blur_core
@@ -196,13 +195,14 @@ def _bin(volume: Any, b: int) -> np.ndarray:
 def _planarity(block: np.ndarray, sigma: float, *, core: slice) -> tuple[np.ndarray, np.ndarray]:
     """Planarity ``(mu1 - mu2) / mu1`` and largest eigenvalue ``mu1`` of the structure tensor of
     the ``core`` z-slices of ``block`` (the rest is halo). Each smoothed tensor field is cut to the
-    core as soon as its z pass exists (``blur_core``), so the halo costs three gradient fields
-    and one z pass per field, not nine fields, the y and x passes and the eigenvalue temporaries."""
+    core by its z pass (``blur_core``), so the halo costs three gradient fields and one z pass
+    per field, not nine fields, the y and x passes and the eigenvalue temporaries. Every pass,
+    the gradients' included, is a banded matrix product (``gaussian_pass``)."""
     gradients = [
-        ndi.gaussian_filter(block, DERIVATIVE_SIGMA, order=[int(i == axis) for i in range(3)]) for axis in range(3)
+        blur_core(block, DERIVATIVE_SIGMA, slice(None), orders=tuple(int(i == axis) for i in range(3))) for axis in range(3)
     ]
     tensor = {  # copied out of the halo-sized array, which goes at once
-        (i, j): blur_core(gradients[i] * gradients[j], sigma, core).copy() for i in range(3) for j in range(i, 3)
+        (i, j): blur_core(gradients[i] * gradients[j], sigma, core) for i in range(3) for j in range(i, 3)
     }
     del gradients
     mu1, mu2 = _largest_eigenvalues(tensor)

@@ -9,12 +9,14 @@ design) and predicts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -98,6 +100,17 @@ def find_beads(
             len(fiducials),
         )
     return fiducials
+
+
+@contextlib.contextmanager
+def waited_on_exit() -> Iterator[list[Future]]:
+    """A list to put background futures in; on the way out (an error's way included) every one of
+    them is waited for, so no background thread outlives the job or the settings made for it."""
+    started: list[Future] = []
+    try:
+        yield started
+    finally:
+        wait(started)
 
 
 def start_membranes(volume: np.ndarray, radius_voxels: float, timings: dict[str, Any]) -> Future:

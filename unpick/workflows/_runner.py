@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .. import __version__
 from .._shared import (
@@ -28,7 +29,7 @@ from ..features import blur_tomogram, exclude_fiducials, exclude_membranes, resc
 from ..instances import check_particle_fits, choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
-from ._contaminants import find_beads, find_slab, start_membranes
+from ._contaminants import find_beads, find_slab, start_membranes, waited_on_exit
 from ._names import DEFAULT_WORKFLOW, FEATURE_MODES, Workflow, parse_selection
 from ._segment import Segmentation, segment_mode
 
@@ -92,108 +93,116 @@ def pick_tomogram(
     pick_z_range = check_z_range(config.pick_z_range, volume.shape[0], name="pick z-slab")
     backend = get_backend(device)
 
-    timings: dict[str, Any] = {}
-    start = time.perf_counter()
-    blurred = blur_tomogram(volume, config=config.preprocess, backend=backend)
-    timings["preprocess"] = time.perf_counter() - start
-    fiducials = find_beads(volume, blurred, config, backend, timings) if config.exclude_fiducials else None
-    start = time.perf_counter()
-    pre = rescale_robustly(blurred, config=config.preprocess, backend=backend, rng=config.seed)
-    del blurred
-    pre = spill_to_disk(pre, min_bytes=SPILL_BYTES)  # a large one waits on disk while masks are split
-    timings["preprocess"] += time.perf_counter() - start
-    slab = None
-    radius = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
-    if config.exclude_empty_slabs and radius is not None:
-        slab, fit_z_range, pick_z_range = find_slab(volume, radius, config, fit_z_range, pick_z_range, timings)
-    # needed only to clear the masks: found in the background while the first feature mode is fitted
-    membranes = None
-    membranes_found = start_membranes(volume, radius, timings) if (
-        config.exclude_membranes and radius is not None) else None  # fmt: skip
-    release_pages(volume)  # the input is read no more (the features work on `pre`)
-    record: dict[str, Any] = {
-        "unpick_version": __version__,
-        "versions": _versions(),
-        "python": platform.python_version(),
-        "tomogram": tomogram,
-        "shape_zyx": list(volume.shape),
-        "voxel_size_angstrom": voxel_size_angstrom,
-        "device": backend.device_name,
-        "workflows": [w.name for w in chosen] + list(combined),
-        "config": config.to_dict(),
-        "fit_z_range": list(fit_z_range),
-        "pick_z_range": list(pick_z_range),
-        "specimen_slab": None if slab is None else slab.to_record(),
-        "fiducials": None if fiducials is None else fiducials.to_record(),
-        "membranes": None,  # when found
-        "features": {},
-        "segmentations": {},
-        "picks": {},
-        "timings_s": timings,
-    }
-    picks: dict[str, pd.DataFrame] = {}
-    kept: dict[str, Segmentation] = {}
-    for mode in FEATURE_MODES:
-        in_mode = [w for w in chosen if w.feature == mode]
-        if not in_mode:
-            continue
-        clusterers = tuple(dict.fromkeys(w.clusterer for w in in_mode))
-        segmentations, mode_record = segment_mode(
-            pre,
-            mode=mode,
-            clusterers=clusterers,
-            config=config,
-            fit_z_range=fit_z_range,
-            pick_z_range=pick_z_range,
-            backend=backend,
-            progress=progress,
-        )
-        release_pages(pre)  # read again by the next feature mode only
-        if membranes_found is not None:  # the first mode's masks need them now
-            membranes, membranes_found = membranes_found.result(), None
-            record["membranes"] = membranes.to_record()
-        record["features"][mode] = mode_record
-        timings[mode] = mode_record["timings_s"]
-        for segmentation in segmentations:
-            start = time.perf_counter()
-            if fiducials is not None and len(fiducials):
-                exclude_fiducials(segmentation.levels, fiducials)
-            if membranes is not None:
-                exclude_membranes(segmentation.levels, membranes)
-            _choose_operating_point(segmentation, config, voxel_size_angstrom)
-            timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
-            record["segmentations"][segmentation.name] = {
-                "particle_cluster": segmentation.decision,
-                "decision_levels": segmentation.decision_levels.to_record(),
-                "operating_point": None if segmentation.operating is None else segmentation.operating.to_record(),
-                "level": segmentation.level,
-                "particle_voxel_fraction": segmentation.particle_fraction,
-            }
-            if segmentation.particle_fraction == 0:
-                logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
-            start = time.perf_counter()
-            foreground = segmentation.levels >= segmentation.level  # one bool mask for every extractor
-            shared = _shared_components(segmentation, foreground, in_mode, config, voxel_size_angstrom)
-            timings[f"{segmentation.name}-components"] = time.perf_counter() - start
-            extracting = [w for w in in_mode if w.segmentation == segmentation.name]
-            for workflow in extracting:
+    # One BLAS thread per operation for the whole job, set here in the calling thread before the
+    # membranes' background thread starts (BLAS's count is global, and changing it while another
+    # thread is in a product is not safe): the blurs run their matrix products side by side on
+    # threads, and the background thread's products stay on its own lowered-priority thread.
+    # The background work is waited for before the count goes back, on an error's way out too.
+    with threadpool_limits(limits=1, user_api="blas"), waited_on_exit() as background:
+        timings: dict[str, Any] = {}
+        start = time.perf_counter()
+        blurred = blur_tomogram(volume, config=config.preprocess, backend=backend)
+        timings["preprocess"] = time.perf_counter() - start
+        fiducials = find_beads(volume, blurred, config, backend, timings) if config.exclude_fiducials else None
+        start = time.perf_counter()
+        pre = rescale_robustly(blurred, config=config.preprocess, backend=backend, rng=config.seed)
+        del blurred
+        pre = spill_to_disk(pre, min_bytes=SPILL_BYTES)  # a large one waits on disk while masks are split
+        timings["preprocess"] += time.perf_counter() - start
+        slab = None
+        radius = config.instance_config("cc").limits(voxel_size_angstrom=voxel_size_angstrom).radius_voxels
+        if config.exclude_empty_slabs and radius is not None:
+            slab, fit_z_range, pick_z_range = find_slab(volume, radius, config, fit_z_range, pick_z_range, timings)
+        # needed only to clear the masks: found in the background while the first feature mode is fitted
+        membranes = None
+        membranes_found = start_membranes(volume, radius, timings) if (
+            config.exclude_membranes and radius is not None) else None  # fmt: skip
+        if membranes_found is not None:
+            background.append(membranes_found)
+        release_pages(volume)  # the input is read no more (the features work on `pre`)
+        record: dict[str, Any] = {
+            "unpick_version": __version__,
+            "versions": _versions(),
+            "python": platform.python_version(),
+            "tomogram": tomogram,
+            "shape_zyx": list(volume.shape),
+            "voxel_size_angstrom": voxel_size_angstrom,
+            "device": backend.device_name,
+            "workflows": [w.name for w in chosen] + list(combined),
+            "config": config.to_dict(),
+            "fit_z_range": list(fit_z_range),
+            "pick_z_range": list(pick_z_range),
+            "specimen_slab": None if slab is None else slab.to_record(),
+            "fiducials": None if fiducials is None else fiducials.to_record(),
+            "membranes": None,  # when found
+            "features": {},
+            "segmentations": {},
+            "picks": {},
+            "timings_s": timings,
+        }
+        picks: dict[str, pd.DataFrame] = {}
+        kept: dict[str, Segmentation] = {}
+        for mode in FEATURE_MODES:
+            in_mode = [w for w in chosen if w.feature == mode]
+            if not in_mode:
+                continue
+            clusterers = tuple(dict.fromkeys(w.clusterer for w in in_mode))
+            segmentations, mode_record = segment_mode(
+                pre,
+                mode=mode,
+                clusterers=clusterers,
+                config=config,
+                fit_z_range=fit_z_range,
+                pick_z_range=pick_z_range,
+                backend=backend,
+                progress=progress,
+            )
+            release_pages(pre)  # read again by the next feature mode only
+            if membranes_found is not None:  # the first mode's masks need them now
+                membranes, membranes_found = membranes_found.result(), None
+                record["membranes"] = membranes.to_record()
+            record["features"][mode] = mode_record
+            timings[mode] = mode_record["timings_s"]
+            for segmentation in segmentations:
                 start = time.perf_counter()
-                last = workflow is extracting[-1]  # may split the shared components in place: no copy
-                picks[workflow.name] = _extract(
-                    segmentation, foreground, workflow, config, voxel_size_angstrom, tomogram, shared, last
-                )
-                timings[workflow.name] = time.perf_counter() - start
-                record["picks"][workflow.name] = len(picks[workflow.name])
-                logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
-            del foreground, shared
-            if on_segmentation is not None:
-                on_segmentation(segmentation)
-            if keep_segmentations:
-                kept[segmentation.name] = segmentation
-        del segmentations
-    if combined:
-        _combine(picks, combined, record, config, voxel_size_angstrom, tomogram)
-    return PickResult(picks=picks, record=record, segmentations=kept)
+                if fiducials is not None and len(fiducials):
+                    exclude_fiducials(segmentation.levels, fiducials)
+                if membranes is not None:
+                    exclude_membranes(segmentation.levels, membranes)
+                _choose_operating_point(segmentation, config, voxel_size_angstrom)
+                timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
+                record["segmentations"][segmentation.name] = {
+                    "particle_cluster": segmentation.decision,
+                    "decision_levels": segmentation.decision_levels.to_record(),
+                    "operating_point": None if segmentation.operating is None else segmentation.operating.to_record(),
+                    "level": segmentation.level,
+                    "particle_voxel_fraction": segmentation.particle_fraction,
+                }
+                if segmentation.particle_fraction == 0:
+                    logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
+                start = time.perf_counter()
+                foreground = segmentation.levels >= segmentation.level  # one bool mask for every extractor
+                shared = _shared_components(segmentation, foreground, in_mode, config, voxel_size_angstrom)
+                timings[f"{segmentation.name}-components"] = time.perf_counter() - start
+                extracting = [w for w in in_mode if w.segmentation == segmentation.name]
+                for workflow in extracting:
+                    start = time.perf_counter()
+                    last = workflow is extracting[-1]  # may split the shared components in place: no copy
+                    picks[workflow.name] = _extract(
+                        segmentation, foreground, workflow, config, voxel_size_angstrom, tomogram, shared, last
+                    )
+                    timings[workflow.name] = time.perf_counter() - start
+                    record["picks"][workflow.name] = len(picks[workflow.name])
+                    logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
+                del foreground, shared
+                if on_segmentation is not None:
+                    on_segmentation(segmentation)
+                if keep_segmentations:
+                    kept[segmentation.name] = segmentation
+            del segmentations
+        if combined:
+            _combine(picks, combined, record, config, voxel_size_angstrom, tomogram)
+        return PickResult(picks=picks, record=record, segmentations=kept)
 
 
 def _combine(
