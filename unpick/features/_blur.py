@@ -74,15 +74,12 @@ def gaussian_pass(
     """
     length = data.shape[axis]
     rows = range(length) if rows is None else rows
-    band = _band_matrix(length, float(sigma), int(order))
-    radius = _radius(sigma)
     shape = list(data.shape)
     shape[axis] = len(rows)
     out = np.empty(shape, dtype=np.float32) if out is None else out
     for first in range(rows.start, rows.stop, BAND_ROWS):
         last = min(rows.stop, first + BAND_ROWS)
-        lo, hi = max(0, first - radius), min(length, last + radius)
-        part = band[first:last, lo:hi]
+        part, lo, hi = _band_block(length, first, last, float(sigma), int(order))
         at = slice(first - rows.start, last - rows.start)
         if axis == 0:
             np.matmul(part, data[lo:hi].reshape(hi - lo, -1), out=out[at].reshape(last - first, -1))
@@ -110,21 +107,33 @@ def _radius(sigma: float) -> int:
     return int(4.0 * float(sigma) + 0.5)
 
 
-@functools.lru_cache(maxsize=64)
-def _band_matrix(length: int, sigma: float, order: int) -> np.ndarray:
-    """(length, length) float32 matrix of the pass along an axis of ``length``: row i holds the
-    kernel around i, taps beyond the ends reflected back (``d c b a | a b c d | d c b a``, as
-    often as a kernel longer than the axis needs). Read-only: it is shared between calls."""
+def _band_block(length: int, first: int, last: int, sigma: float, order: int) -> tuple[np.ndarray, int, int]:
+    """Rows ``first .. last - 1`` of the pass's banded matrix along an axis of ``length``, cut to
+    the columns ``lo .. hi - 1`` they reach: ``(block, lo, hi)``, float32. Taps beyond the ends are
+    reflected back (``d c b a | a b c d | d c b a``, as often as a kernel longer than the axis
+    needs); away from the ends every block is the same Toeplitz block, built once."""
+    radius = _radius(sigma)
+    lo, hi = max(0, first - radius), min(length, last + radius)
+    if (lo, hi) == (first - radius, last + radius):
+        return _toeplitz_block(last - first, sigma, order), lo, hi
     weights = gaussian_kernel(sigma, order)
-    radius = len(weights) // 2
-    rows = np.repeat(np.arange(length), len(weights))
-    taps = np.mod((np.arange(length)[:, None] + np.arange(-radius, radius + 1)).ravel(), 2 * length)
-    taps = np.where(taps >= length, 2 * length - 1 - taps, taps)
-    band = np.zeros((length, length))
-    np.add.at(band, (rows, taps), np.tile(weights, length))
-    band = band.astype(np.float32)
-    band.flags.writeable = False
-    return band
+    taps = np.mod(np.arange(first, last)[:, None] + np.arange(-radius, radius + 1), 2 * length)
+    taps = np.where(taps >= length, 2 * length - 1 - taps, taps) - lo
+    block = np.zeros((last - first, hi - lo))
+    np.add.at(block, (np.arange(last - first)[:, None], taps), weights)
+    return block.astype(np.float32), lo, hi
+
+
+@functools.lru_cache(maxsize=64)
+def _toeplitz_block(n_rows: int, sigma: float, order: int) -> np.ndarray:
+    """The band of ``n_rows`` rows away from the ends: row i holds the weights in columns
+    ``i .. i + 2 radius``. Read-only: it is shared between calls."""
+    weights = gaussian_kernel(sigma, order)
+    block = np.zeros((n_rows, n_rows + len(weights) - 1), dtype=np.float32)
+    for row in range(n_rows):
+        block[row, row : row + len(weights)] = weights
+    block.flags.writeable = False
+    return block
 
 
 def blur_volume(volume: Any, sigma: float) -> np.ndarray:
