@@ -72,17 +72,22 @@ def _child(code: str, *args: str, threads: int | None = None) -> dict:
 def _stages(timings: dict, pick_s: float) -> str:
     """One line of seconds per stage from the job record's ``timings_s``. The membranes are found
     on a thread of their own beside the first feature mode (from session 10), so they are shown
-    apart and not counted in the sequence."""
+    apart and not counted in the sequence; a mode's two segmentations are finished (operating
+    point, instances) side by side on small volumes (from session 11), so their stages are shown
+    with the wall time of the finishing (``MODE-finished``)."""
     modes = {k: round(_mode_seconds(v), 1) for k, v in timings.items() if isinstance(v, dict)}
     contaminants = sum(timings.get(k, 0.0) for k in ("specimen_slab", "fiducials"))
     operating = sum(v for k, v in timings.items() if k.endswith("-operating-point"))
     # the twelve extractions and (from session 9) the components shared by cc and ws of a mask
     instances = sum(v for k, v in timings.items() if k.count("-") == 2 and not k.endswith("-operating-point"))
-    counted = timings["preprocess"] + contaminants + sum(modes.values()) + operating + instances
+    finished = sum(v for k, v in timings.items() if k.endswith("-finished"))
+    tail = f"operating points {operating:.1f}, instances {instances:.1f}"
+    if finished:
+        tail += f" (together {finished:.1f} wall)"
+    counted = timings["preprocess"] + contaminants + sum(modes.values()) + (finished or operating + instances)
     return (f"preprocess {timings['preprocess']:.1f}, slab+beads {contaminants:.1f}, "
             f"membranes {timings.get('membranes', 0.0):.1f} (alongside), "
-            f"features+clustering {modes}, operating points {operating:.1f}, instances {instances:.1f}, "
-            f"writing and the rest {pick_s - counted:.1f}")
+            f"features+clustering {modes}, {tail}, writing and the rest {pick_s - counted:.1f}")
 
 
 def _mode_seconds(timings: dict) -> float:

@@ -245,10 +245,10 @@ def test_a_linear_decision_without_the_features_equals_the_explicit_features(mix
 
 
 def test_picks_do_not_depend_on_the_thread_count(mixed, monkeypatch):
-    """Threads split the filters, sweeps, watershed and blurs into independent pieces, and the fits
-    run on one BLAS/OpenMP thread each (with two, K-Means and EM sum in another order): a process
-    limited to one thread everywhere and one using two give the same fitted decision thresholds
-    and exactly the same picks."""
+    """Threads split the filters, sweeps, watershed and blurs into independent pieces, a mode's two
+    segmentations are finished side by side, and the fits run on one BLAS/OpenMP thread each (with
+    two, K-Means and EM sum in another order): a process limited to one thread everywhere and one
+    using two give the same fitted decision thresholds, operating points and exactly the same picks."""
     from threadpoolctl import threadpool_limits
 
     config = PickConfig().with_particle_radius(60.0)  # full-size fit samples: 2 threads split their sums
@@ -263,6 +263,8 @@ def test_picks_do_not_depend_on_the_thread_count(mixed, monkeypatch):
     for name, segmentation in runs[0].segmentations.items():
         np.testing.assert_array_equal(segmentation.decision_levels.thresholds,
                                       runs[1].segmentations[name].decision_levels.thresholds, err_msg=name)
+    assert runs[0].record["segmentations"] == runs[1].record["segmentations"]
+    assert list(runs[0].picks) == list(runs[1].picks) == workflows.split(",")[:2] + ["fft-gmm-cc", "gabor-gmm-ws"]
     for name in workflows.split(","):
         assert len(runs[0].picks[name]) > 5
         np.testing.assert_array_equal(picks_zyx(runs[0].picks[name]), picks_zyx(runs[1].picks[name]))

@@ -23,9 +23,17 @@ from .._shared import (
     make_picks,
     release_pages,
     spill_to_disk,
+    thread_map,
 )
 from ..cluster import N_LEVELS
-from ..features import blur_tomogram, exclude_fiducials, exclude_membranes, rescale_robustly
+from ..features import (
+    Fiducials,
+    Membranes,
+    blur_tomogram,
+    exclude_fiducials,
+    exclude_membranes,
+    rescale_robustly,
+)
 from ..instances import check_particle_fits, choose_operating_level, extract_instances, label_components
 from ._config import PickConfig
 from ._consensus import agreement_scores, consensus_picks
@@ -39,6 +47,12 @@ logger = logging.getLogger(__name__)
 #: file and its pages handed back after each feature mode: the instance stages, which need the
 #: decision levels only, then run without it in memory (4 bytes per voxel less at their peak).
 SPILL_BYTES = 2**30
+#: The two segmentations of a feature mode (K-Means and GMM) are finished (operating point and
+#: instances: mostly one core each) side by side on this many threads when the volume has at
+#: most SIDE_BY_SIDE_VOXELS voxels, where a second label volume and its temporaries (about
+#: 9 bytes a voxel) cost at most about 1.2 GB; larger volumes finish them one after the other.
+SIDE_BY_SIDE = 2
+SIDE_BY_SIDE_VOXELS = 2**27
 _VERSIONED = ("numpy", "scipy", "scikit-learn", "scikit-image", "mrcfile", "pandas")
 
 
@@ -163,38 +177,21 @@ def pick_tomogram(
                 record["membranes"] = membranes.to_record()
             record["features"][mode] = mode_record
             timings[mode] = mode_record["timings_s"]
-            for segmentation in segmentations:
-                start = time.perf_counter()
-                if fiducials is not None and len(fiducials):
-                    exclude_fiducials(segmentation.levels, fiducials)
-                if membranes is not None:
-                    exclude_membranes(segmentation.levels, membranes)
-                _choose_operating_point(segmentation, config, voxel_size_angstrom)
-                timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
-                record["segmentations"][segmentation.name] = {
-                    "particle_cluster": segmentation.decision,
-                    "decision_levels": segmentation.decision_levels.to_record(),
-                    "operating_point": None if segmentation.operating is None else segmentation.operating.to_record(),
-                    "level": segmentation.level,
-                    "particle_voxel_fraction": segmentation.particle_fraction,
-                }
-                if segmentation.particle_fraction == 0:
-                    logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
-                start = time.perf_counter()
-                foreground = segmentation.levels >= segmentation.level  # one bool mask for every extractor
-                shared = _shared_components(segmentation, foreground, in_mode, config, voxel_size_angstrom)
-                timings[f"{segmentation.name}-components"] = time.perf_counter() - start
-                extracting = [w for w in in_mode if w.segmentation == segmentation.name]
-                for workflow in extracting:
-                    start = time.perf_counter()
-                    last = workflow is extracting[-1]  # may split the shared components in place: no copy
-                    picks[workflow.name] = _extract(
-                        segmentation, foreground, workflow, config, voxel_size_angstrom, tomogram, shared, last
-                    )
-                    timings[workflow.name] = time.perf_counter() - start
-                    record["picks"][workflow.name] = len(picks[workflow.name])
-                    logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
-                del foreground, shared
+            start = time.perf_counter()
+            side_by_side = SIDE_BY_SIDE if volume.size <= SIDE_BY_SIDE_VOXELS else 1
+            finished = thread_map(
+                lambda segmentation: _finish_segmentation(
+                    segmentation, in_mode, fiducials, membranes, config, voxel_size_angstrom, tomogram
+                ),
+                segmentations,
+                max_threads=side_by_side,
+            )
+            timings[f"{mode}-finished"] = time.perf_counter() - start  # wall: its segmentations may overlap
+            for segmentation, (seg_record, seg_picks, seg_timings) in zip(segmentations, finished):
+                record["segmentations"][segmentation.name] = seg_record
+                timings.update(seg_timings)
+                picks.update(seg_picks)
+                record["picks"].update({name: len(table) for name, table in seg_picks.items()})
                 if on_segmentation is not None:
                     on_segmentation(segmentation)
                 if keep_segmentations:
@@ -238,6 +235,50 @@ def _combine(
     if "auto" in combined:
         picks["auto"] = singles[best].assign(workflow="auto")
         record["picks"]["auto"] = len(picks["auto"])
+
+
+def _finish_segmentation(
+    segmentation: Segmentation,
+    in_mode: list[Workflow],
+    fiducials: Fiducials | None,
+    membranes: Membranes | None,
+    config: PickConfig,
+    voxel_size_angstrom: float,
+    tomogram: str,
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict[str, float]]:
+    """Clear the contaminants from one segmentation's levels, choose its operating point and
+    extract the instances of each of its workflows: ``(its job record, picks per workflow name,
+    timings)``. Touches nothing but the segmentation, so that two can run side by side."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    if fiducials is not None and len(fiducials):
+        exclude_fiducials(segmentation.levels, fiducials)
+    if membranes is not None:
+        exclude_membranes(segmentation.levels, membranes)
+    _choose_operating_point(segmentation, config, voxel_size_angstrom)
+    timings[f"{segmentation.name}-operating-point"] = time.perf_counter() - start
+    seg_record = {
+        "particle_cluster": segmentation.decision,
+        "decision_levels": segmentation.decision_levels.to_record(),
+        "operating_point": None if segmentation.operating is None else segmentation.operating.to_record(),
+        "level": segmentation.level,
+        "particle_voxel_fraction": segmentation.particle_fraction,
+    }
+    if segmentation.particle_fraction == 0:
+        logger.warning("%s: no voxel was called particle; its workflows give zero picks", segmentation.name)
+    start = time.perf_counter()
+    foreground = segmentation.levels >= segmentation.level  # one bool mask for every extractor
+    shared = _shared_components(segmentation, foreground, in_mode, config, voxel_size_angstrom)
+    timings[f"{segmentation.name}-components"] = time.perf_counter() - start
+    picks: dict[str, pd.DataFrame] = {}
+    extracting = [w for w in in_mode if w.segmentation == segmentation.name]
+    for workflow in extracting:
+        start = time.perf_counter()
+        last = workflow is extracting[-1]  # may split the shared components in place: no copy
+        picks[workflow.name] = _extract(segmentation, foreground, workflow, config, voxel_size_angstrom, tomogram, shared, last)
+        timings[workflow.name] = time.perf_counter() - start
+        logger.info("%s: %d picks", workflow.name, len(picks[workflow.name]))
+    return seg_record, picks, timings
 
 
 def _choose_operating_point(segmentation: Segmentation, config: PickConfig, voxel_size_angstrom: float) -> None:
