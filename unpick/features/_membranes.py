@@ -204,7 +204,7 @@ def _planarity(block: np.ndarray, sigma: float, *, core: slice) -> tuple[np.ndar
     gradients = [
         blur_core(block, DERIVATIVE_SIGMA, slice(None), orders=tuple(int(i == axis) for i in range(3))) for axis in range(3)
     ]
-    tensor = {  # copied out of the halo-sized array, which goes at once
+    tensor = {  # each a new core-sized array: the halo-sized product goes at once
         (i, j): blur_core(gradients[i] * gradients[j], sigma, core) for i in range(3) for j in range(i, 3)
     }
     del gradients
