@@ -52,7 +52,10 @@ def dask_parallel(
     ----------
     scheduler : str
         Scheduler address (``tcp://HOST:8786``) or ``'local'`` to start a LocalCluster of
-        ``n_workers`` single-threaded worker processes here (for trying the backend out).
+        ``n_workers`` single-threaded worker processes here (for trying the backend out). Remote
+        workers should be single-threaded too (``dask worker ADDRESS --nthreads 1``): a pick uses
+        every core of its process on threads of its own, and sets the process-wide BLAS thread
+        count for its duration, which two picks in one process would change under each other.
     resources : dict, optional
         Resource annotations for every task (see :func:`task_resources`). Checked against the
         workers first: when no worker advertises enough of one, tasks could never start.
