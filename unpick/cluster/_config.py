@@ -34,7 +34,8 @@ class ClusterConfig(StageConfig):
     covariance_type : {'full', 'diag', 'tied', 'spherical'}
         GMM covariance structure (GMM only). 'tied' is the default: with 'full', the
         particle component tends to capture a low-variance sliver (e.g. voxels clipped by the
-        robust scaling) rather than the blobs, and the fit is 3-5x slower on 125 features.
+        robust scaling) rather than the blobs, and the fit is about 6x slower on 125 features (the tied
+        fit's EM steps are linear in the features, ``TiedGaussianMixture``).
     max_iter : int
         Iteration cap of either fit.
     particle_cluster : {'auto', 'smaller', 'darker', 'brighter', '0', '1'}
