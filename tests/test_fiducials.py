@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unpick._shared import picks_zyx
-from unpick._shared import UnpickInputError
+from unpick._shared import UnpickInputError, picks_zyx
 from unpick.features import (
     FIDUCIAL_BLUR,
     Fiducials,

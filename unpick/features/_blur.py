@@ -69,8 +69,10 @@ def gaussian_pass(
     (axis 0), over the rows of every slice at once (axis 1) or over the columns (axis 2): BLAS
     products at 3-6x the speed of SciPy's line-by-line filter on the first two axes. Float32
     sums, so the values differ from SciPy's (float64) by float32 rounding. BLAS runs each product
-    on as many threads as it is allowed: callers that run passes side by side on threads limit it
-    to one (``threadpoolctl``), which leaves the values unchanged.
+    on as many threads as it is allowed, which leaves the values unchanged: a picking run limits it
+    to one for its whole length (``pick_tomogram``), so that the chunks blurred side by side on
+    threads (``iter_blurred_chunks``) do not each start BLAS threads; a direct caller of the
+    threaded blurs gets BLAS's own count.
     """
     length = data.shape[axis]
     rows = range(length) if rows is None else rows
